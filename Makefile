@@ -1,0 +1,66 @@
+# kubetune developer tasks. `make help` lists them.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+setup: ## install Debian packages, the .venv and the test control plane (idempotent)
+	@hack/setup.sh
+
+.PHONY: control-plane
+control-plane: ## build (or reuse) kube-apiserver, controller-manager, scheduler, kubectl, etcd
+	@hack/build-control-plane.sh
+
+.PHONY: generate
+generate: ## regenerate crds/ from the API models
+	$(PY) -m kubetune.crdgen
+
+.PHONY: check-generated
+check-generated: ## fail if crds/ drifted from the API models
+	$(PY) -m kubetune.crdgen --check
+
+.PHONY: lint
+lint: ## ruff (lint + format check), mypy strict, import-linter contracts, generated files
+	$(PY) -m ruff check operator tests benchmarks
+	$(PY) -m ruff format --check operator tests benchmarks
+	$(PY) -m mypy
+	.venv/bin/lint-imports
+	$(PY) -m kubetune.crdgen --check
+
+.PHONY: test
+test: setup ## run every test level (unit, trainer, integration, e2e) after setup
+	@hack/test.sh all
+
+.PHONY: test-unit
+test-unit: ## pure unit tests (seconds)
+	@hack/test.sh unit
+
+.PHONY: test-trainer
+test-trainer: ## CPU training tests on tiny models
+	@hack/test.sh trainer
+
+.PHONY: test-integration
+test-integration: ## tests against the real control plane, registry and Prometheus
+	@hack/test.sh integration
+
+.PHONY: test-e2e
+test-e2e: ## the whole loop on the local control plane
+	@hack/test.sh e2e
+
+.PHONY: cluster-up
+cluster-up: ## start a local control plane with a GPU node agent; prints the kubeconfig path
+	@$(PY) -m kubetune.testing up
+
+.PHONY: cluster-down
+cluster-down: ## stop the local control plane started by cluster-up
+	@$(PY) -m kubetune.testing down
+
+.PHONY: bench
+bench: ## run the benchmarks in benchmarks/ and record their results
+	@for b in benchmarks/*/run.sh; do [ -x "$$b" ] && "$$b"; done

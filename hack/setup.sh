@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything kubetune's tests and local mode need, idempotently, and prints how long
+# each phase took. Safe to run again: every phase skips work that is already done.
+#   1. Debian packages (OCI registry, skopeo, Prometheus, htpasswd, iproute2)
+#   2. the Python virtualenv .venv with kubetune[trainer,serve,dev], pinned by requirements/constraints.txt
+#   3. the test control plane (kube-apiserver, controller-manager, scheduler, kubectl, etcd), built
+#      from Go modules into ~/.cache/kubetune (hack/build-control-plane.sh)
+# Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 skip those phases.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+phase_start=0
+phase() { phase_start=$(date +%s); echo "==> setup: $1" >&2; }
+phase_done() { echo "==> setup: $1 took $(( $(date +%s) - phase_start ))s" >&2; }
+
+APT_PACKAGES=(docker-registry skopeo prometheus apache2-utils iproute2 util-linux)
+if [[ "${KUBETUNE_SKIP_APT:-0}" != 1 ]]; then
+  phase "Debian packages"
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if (( ${#missing[@]} )); then
+    if [[ $(id -u) != 0 ]]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The packages start system services where systemd runs; tests start their own instances.
+    for svc in docker-registry prometheus prometheus-node-exporter; do
+      (command -v systemctl >/dev/null && $SUDO systemctl disable --now "$svc" >/dev/null 2>&1) || true
+      pkill -x "$svc" 2>/dev/null || true
+    done
+  fi
+  phase_done "Debian packages"
+fi
+
+phase "Python environment"
+PY=${PYTHON:-python3}
+[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+stamp=.venv/.kubetune-installed
+want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -c1-16)
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e '.[trainer,serve,dev]'
+  echo "$want" > "$stamp"
+else
+  echo "    .venv is up to date" >&2
+fi
+phase_done "Python environment"
+
+if [[ "${KUBETUNE_SKIP_CONTROL_PLANE:-0}" != 1 ]]; then
+  phase "control plane (Go build, cached by version)"
+  hack/build-control-plane.sh >/dev/null
+  phase_done "control plane"
+fi

@@ -1,0 +1,436 @@
+"""ModelDeployment: serve a base model with adapters on TGI, rolled out behind a canary.
+
+Declares serving (runtime, replicas, resources), the rollout (canary steps, Prometheus
+analysis, traffic routing) and the status the controller writes. Cross-field rules raise
+messages naming the field path. Pure pydantic.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from kubetune.api.v1alpha1.base import (
+    Condition,
+    Duration,
+    KindInfo,
+    KubeModel,
+    PrinterColumn,
+    Quantity,
+    Resource,
+    Toleration,
+    cel,
+    parse_duration,
+    validations,
+)
+from kubetune.api.v1alpha1.common import ModelSource
+
+TGI_QUANTIZE = Literal[
+    "awq",
+    "compressed-tensors",
+    "eetq",
+    "exl2",
+    "gptq",
+    "marlin",
+    "bitsandbytes",
+    "bitsandbytes-nf4",
+    "bitsandbytes-fp4",
+    "fp8",
+]
+Verdict = Literal["Pass", "Fail", "Inconclusive"]
+Phase = Literal["Pending", "Progressing", "Paused", "Healthy", "Degraded", "RolledBack", "Failed"]
+DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.4"
+
+
+class ConditionType:
+    """Condition types of a ModelDeployment."""
+
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    ANALYSIS = "AnalysisHealthy"
+
+
+class Reason:
+    """CamelCase reasons for ModelDeployment conditions and events."""
+
+    NEW_REVISION = "NewRevision"
+    CANARY_STARTED = "CanaryStarted"
+    WEIGHT_SET = "WeightSet"
+    PAUSED = "Paused"
+    RESUMED = "Resumed"
+    ANALYSIS_PASSED = "AnalysisPassed"
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
+    PROMOTED = "Promoted"
+    MANUAL_PROMOTE = "ManualPromote"
+    ABORTED = "Aborted"
+    ROLLED_BACK = "RolledBack"
+    ADAPTER_NOT_FOUND = "AdapterNotFound"
+    STARTUP_PROBE_FAILED = "StartupProbeFailed"
+    AVAILABLE = "Available"
+
+
+class ServedAdapter(KubeModel):
+    """An adapter loaded by every runtime pod, selected per request by name."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.adapter) != has(self.ref)",
+                "set exactly one of adapter (an Adapter name) or ref (an oci:// reference)",
+            )
+        )
+    )
+
+    name: str = Field(
+        pattern=r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$",
+        description="Name clients pass as adapter_id (TGI) or model (OpenAI API), e.g. support-bot.",
+    )
+    adapter: str | None = Field(
+        default=None, description="Name of an Adapter resource in the same namespace."
+    )
+    ref: str | None = Field(
+        default=None,
+        pattern=r"^oci://[^\s@]+@sha256:[a-f0-9]{64}$",
+        description="Digest-pinned OCI reference, when not using an Adapter resource.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.adapter is None) == (self.ref is None):
+            raise ValueError(
+                f"adapters[{self.name}]: set exactly one of adapter (an Adapter name) or ref (an oci:// reference)"
+            )
+        return self
+
+
+class RuntimeSpec(KubeModel):
+    """The TGI server each pod runs."""
+
+    image: str = Field(default=DEFAULT_TGI_IMAGE, description=f"TGI image. Default: {DEFAULT_TGI_IMAGE}.")
+    quantize: TGI_QUANTIZE | None = Field(
+        default=None, description="TGI --quantize value (e.g. bitsandbytes, awq, fp8). Default: unset."
+    )
+    max_input_tokens: int | None = Field(default=None, ge=1, description="TGI --max-input-tokens.")
+    max_total_tokens: int | None = Field(default=None, ge=2, description="TGI --max-total-tokens.")
+    max_concurrent_requests: int = Field(
+        default=128, ge=1, description="TGI --max-concurrent-requests; more get 429. Default: 128."
+    )
+    port: int = Field(default=8080, ge=1, le=65535, description="Container port. Default: 8080.")
+    args: list[str] = Field(default_factory=list, description="Extra TGI arguments.")
+
+    @model_validator(mode="after")
+    def _token_limits(self) -> Self:
+        if (
+            self.max_input_tokens is not None
+            and self.max_total_tokens is not None
+            and self.max_input_tokens >= self.max_total_tokens
+        ):
+            raise ValueError(
+                f"spec.runtime.maxInputTokens ({self.max_input_tokens}) must be below "
+                f"spec.runtime.maxTotalTokens ({self.max_total_tokens})"
+            )
+        return self
+
+
+class ServingResources(KubeModel):
+    """Compute for each runtime pod."""
+
+    gpus: int = Field(default=1, ge=0, le=16, description="nvidia.com/gpu per pod (0 = CPU). Default: 1.")
+    cpu: Quantity | None = Field(default=None, description="CPU request and limit, e.g. 4.")
+    memory: Quantity | None = Field(default=None, description="Memory request and limit, e.g. '32Gi'.")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the pods must match."
+    )
+    tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations copied to the pods.")
+
+
+class Verification(KubeModel):
+    """The startup check that the adapters really load (TGI silently falls back to the base model)."""
+
+    enabled: bool = Field(default=True, description="Run the golden-prompt startup probe. Default: true.")
+    prompt: str = Field(
+        default="Hello", min_length=1, description="Golden prompt sent with each adapter_id. Default: Hello."
+    )
+    max_new_tokens: int = Field(default=16, ge=1, le=512, description="Tokens to generate. Default: 16.")
+
+
+class PauseStep(KubeModel):
+    """Wait, for a duration or until the kubetune.io/promote annotation is set."""
+
+    duration: Duration | None = Field(
+        default=None, description="How long to wait, e.g. 5m; unset waits for a human."
+    )
+
+
+class AnalysisStep(KubeModel):
+    """Run the analysis now, for a number of intervals, before moving on."""
+
+    intervals: int = Field(
+        default=1, ge=1, le=100, description="Consecutive passing intervals required. Default: 1."
+    )
+
+
+class CanaryStep(KubeModel):
+    """One step of the rollout: exactly one of setWeight, pause, analysis."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "[has(self.setWeight), has(self.pause), has(self.analysis)].filter(x, x).size() == 1",
+                "each rollout step sets exactly one of setWeight, pause or analysis",
+            )
+        )
+    )
+
+    set_weight: int | None = Field(
+        default=None, ge=0, le=100, description="Percent of traffic to the canary, 0..100."
+    )
+    pause: PauseStep | None = Field(default=None, description="Wait before the next step.")
+    analysis: AnalysisStep | None = Field(default=None, description="Analyse before the next step.")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Self:
+        count = sum(x is not None for x in (self.set_weight, self.pause, self.analysis))
+        if count != 1:
+            raise ValueError(
+                f"a rollout step must set exactly one of setWeight, pause or analysis (this one sets {count})"
+            )
+        return self
+
+
+class BuiltinChecks(KubeModel):
+    """TGI metric checks comparing canary pods with stable pods over the same window; null disables one."""
+
+    max_error_rate_increase: float | None = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Largest allowed (canary - stable) error rate, as a fraction of requests. Default: 0.02.",
+    )
+    max_p95_latency_ratio: float | None = Field(
+        default=1.5, gt=0, description="Largest canary/stable ratio of p95 request duration. Default: 1.5."
+    )
+    max_time_per_token_ratio: float | None = Field(
+        default=1.5,
+        gt=0,
+        description="Largest canary/stable ratio of mean time per output token. Default: 1.5.",
+    )
+    max_queue_time_ratio: float | None = Field(
+        default=2.0, gt=0, description="Largest canary/stable ratio of mean queue time. Default: 2.0."
+    )
+
+
+class ThresholdRange(KubeModel):
+    """Bounds a custom metric's value must stay within."""
+
+    min: float | None = Field(default=None, description="Lowest passing value.")
+    max: float | None = Field(default=None, description="Highest passing value.")
+
+
+class CustomMetric(KubeModel):
+    """A PromQL query evaluated for the canary; {{canary}}, {{stable}}, {{namespace}}, {{window}} are substituted."""
+
+    name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_-]*$", description="Name shown in verdicts.")
+    query: str = Field(min_length=1, description="PromQL returning one sample, e.g. a rate over {{window}}.")
+    threshold: ThresholdRange = Field(description="Passing range of the query's value.")
+
+
+class AnalysisSpec(KubeModel):
+    """How Prometheus data decides a canary's fate."""
+
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus HTTP API base URL. Default: the operator's configured Prometheus.",
+    )
+    interval: Duration = Field(default="1m", description="How often the analysis runs. Default: 1m.")
+    window: Duration = Field(default="5m", description="Range each query covers. Default: 5m.")
+    min_samples: int = Field(
+        default=50,
+        ge=1,
+        description="Fewest canary requests in the window for a verdict; fewer is Inconclusive. Default: 50.",
+    )
+    failure_limit: int = Field(
+        default=2, ge=1, le=100, description="Failed analyses that trigger a rollback. Default: 2."
+    )
+    on_inconclusive: Literal["hold", "rollback", "promote"] = Field(
+        default="hold",
+        description="What an Inconclusive analysis does: hold (retry next interval), rollback or promote. Default: hold.",
+    )
+    builtin: BuiltinChecks = Field(default_factory=BuiltinChecks, description="Built-in TGI checks.")
+    metrics: list[CustomMetric] = Field(default_factory=list, description="Custom PromQL checks.")
+
+    @model_validator(mode="after")
+    def _window_covers_interval(self) -> Self:
+        if parse_duration(self.window) < parse_duration(self.interval):
+            raise ValueError(
+                f"spec.rollout.analysis.window ({self.window}) is shorter than interval ({self.interval}); "
+                "requests between analyses would never be looked at"
+            )
+        return self
+
+
+class HeaderMatch(KubeModel):
+    """Route requests carrying this header to the canary (A/B), whatever the weight."""
+
+    name: str = Field(min_length=1, description="Header name, e.g. x-canary.")
+    value: str = Field(min_length=1, description="Exact header value.")
+
+
+class GatewayRouting(KubeModel):
+    """Split traffic with a Gateway API HTTPRoute the controller manages."""
+
+    parent_refs: list[dict[str, str]] = Field(
+        min_length=1, description="Gateways the HTTPRoute attaches to, e.g. [{name: inference-gateway}]."
+    )
+    hostnames: list[str] = Field(default_factory=list, description="Hostnames the route serves.")
+    header: HeaderMatch | None = Field(default=None, description="A/B header that always selects the canary.")
+
+
+class TrafficRouting(KubeModel):
+    """How canary weight becomes traffic; default is by replica ratio behind one Service."""
+
+    gateway: GatewayRouting | None = Field(default=None, description="Use Gateway API HTTPRoute weights.")
+
+
+class RolloutSpec(KubeModel):
+    """The canary: steps, analysis and traffic routing."""
+
+    steps: list[CanaryStep] = Field(
+        default_factory=lambda: [
+            CanaryStep(set_weight=10),
+            CanaryStep(analysis=AnalysisStep()),
+            CanaryStep(set_weight=50),
+            CanaryStep(analysis=AnalysisStep()),
+            CanaryStep(set_weight=100),
+        ],
+        description="Steps from first canary pod to promotion. Default: 10%, analyse, 50%, analyse, 100%.",
+    )
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec, description="Analysis settings.")
+    traffic_routing: TrafficRouting = Field(
+        default_factory=TrafficRouting, description="How weights reach traffic."
+    )
+
+    @model_validator(mode="after")
+    def _weights(self) -> Self:
+        if not self.steps:
+            raise ValueError("spec.rollout.steps is empty; give at least one setWeight step")
+        last = 0
+        for i, step in enumerate(self.steps):
+            if step.set_weight is not None:
+                if step.set_weight < last:
+                    raise ValueError(
+                        f"spec.rollout.steps[{i}].setWeight ({step.set_weight}) is below an earlier weight ({last}); "
+                        "weights must not decrease (a rollback is the analysis' job)"
+                    )
+                last = step.set_weight
+        return self
+
+
+class ModelDeploymentSpec(KubeModel):
+    """Desired serving state."""
+
+    base_model: ModelSource = Field(description="The base model served.")
+    adapters: list[ServedAdapter] = Field(
+        default_factory=list, description="Adapters loaded next to the base model."
+    )
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec, description="TGI settings.")
+    replicas: int = Field(
+        default=1, ge=0, le=1000, description="Runtime pods of the stable revision. Default: 1."
+    )
+    resources: ServingResources = Field(default_factory=ServingResources, description="Compute per pod.")
+    verification: Verification = Field(
+        default_factory=Verification, description="Golden-prompt startup probe."
+    )
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="Canary rollout of new revisions.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        seen: set[str] = set()
+        for i, a in enumerate(self.adapters):
+            if a.name in seen:
+                raise ValueError(
+                    f"spec.adapters[{i}].name {a.name!r} is used twice; adapter names must be unique"
+                )
+            seen.add(a.name)
+        return self
+
+
+class MetricVerdict(KubeModel):
+    """One check of one analysis."""
+
+    model_config = ConfigDict(strict=False)
+
+    name: str = Field(description="Check name, e.g. errorRate or a custom metric's name.")
+    verdict: Verdict = Field(description="Pass, Fail or Inconclusive.")
+    canary: float | None = Field(default=None, description="Canary value.")
+    stable: float | None = Field(default=None, description="Stable value over the same window.")
+    threshold: str | None = Field(default=None, description="What was required, in words.")
+    samples: int = Field(default=0, description="Canary requests in the window.")
+    message: str = Field(default="", description="Why, in words.")
+
+
+class AnalysisStatus(KubeModel):
+    """The latest analysis and the running counts."""
+
+    model_config = ConfigDict(strict=False)
+
+    time: str | None = Field(default=None, description="When it ran.")
+    verdict: Verdict | None = Field(default=None, description="Overall verdict.")
+    metrics: list[MetricVerdict] = Field(default_factory=list, description="Per-check verdicts.")
+    failures: int = Field(default=0, description="Failed analyses in this rollout.")
+    inconclusive: int = Field(default=0, description="Inconclusive analyses in this rollout.")
+    passes: int = Field(default=0, description="Consecutive passing analyses in the current step.")
+
+
+class HistoryEntry(KubeModel):
+    """One decision of the rollout."""
+
+    model_config = ConfigDict(strict=False)
+
+    time: str = Field(description="When.")
+    revision: str = Field(description="Canary revision it concerned.")
+    action: str = Field(description="What happened, e.g. SetWeight, Promoted, RolledBack.")
+    message: str = Field(default="", description="Why.")
+
+
+class ModelDeploymentStatus(KubeModel):
+    """Observed serving and rollout state."""
+
+    model_config = ConfigDict(strict=False)
+
+    phase: Phase = Field(default="Pending", description="One-word summary.")
+    stable_revision: str | None = Field(default=None, description="Revision hash serving most traffic.")
+    canary_revision: str | None = Field(default=None, description="Revision hash under analysis, if any.")
+    canary_weight: int = Field(default=0, description="Percent of traffic sent to the canary.")
+    current_step: int | None = Field(default=None, description="Index into spec.rollout.steps.")
+    step_started_at: str | None = Field(default=None, description="When the current step began.")
+    analysis: AnalysisStatus | None = Field(default=None, description="Latest analysis.")
+    history: list[HistoryEntry] = Field(default_factory=list, description="Recent decisions, newest last.")
+    conditions: list[Condition] = Field(default_factory=list, description="Latest observations.")
+    observed_generation: int | None = Field(default=None, description="Generation the status reflects.")
+
+
+class ModelDeployment(Resource):
+    """A served base model with adapters, rolled out behind a Prometheus-analysed canary."""
+
+    info: ClassVar[KindInfo] = KindInfo(
+        kind="ModelDeployment",
+        plural="modeldeployments",
+        singular="modeldeployment",
+        short_names=("mdep",),
+        description="ModelDeployment serves a base model with adapters on TGI and rolls new revisions out behind a canary.",
+        printer_columns=(
+            PrinterColumn("Phase", ".status.phase"),
+            PrinterColumn("Canary weight", ".status.canaryWeight", type="integer"),
+            PrinterColumn("Stable", ".status.stableRevision"),
+            PrinterColumn("Canary", ".status.canaryRevision"),
+            PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
+        ),
+    )
+
+    kind: Literal["ModelDeployment"] = "ModelDeployment"
+    spec: ModelDeploymentSpec
+    status: ModelDeploymentStatus | None = None

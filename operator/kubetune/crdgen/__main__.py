@@ -1,0 +1,32 @@
+"""``python -m kubetune.crdgen [--out crds] [--check]``: write or verify the generated CRDs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kubetune.crdgen import generate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kubetune.crdgen", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("crds"), help="output directory (default: crds)")
+    parser.add_argument(
+        "--check", action="store_true", help="compare instead of writing; exit 1 naming each drifted file"
+    )
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = generate.drift(args.out)
+        for problem in problems:
+            print(f"crdgen: {problem}; run `make generate`", file=sys.stderr)
+        if not problems:
+            print(f"crdgen: {args.out} is up to date")
+        return 1 if problems else 0
+    for path in generate.write(args.out):
+        print(f"crdgen: wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
