@@ -129,7 +129,7 @@ def render(model: type[Resource]) -> str:
 
 
 def expected_files() -> dict[str, str]:
-    """File name -> content for every kind."""
+    """File name -> content of every CRD."""
     return {f"{m.info.plural}.{GROUP}.yaml": render(m) for m in KINDS.values()}
 
 
