@@ -1,0 +1,1 @@
+"""The FineTuneJob controller: ``builders`` (pure manifests), later ``reconcile`` and ``handlers``."""

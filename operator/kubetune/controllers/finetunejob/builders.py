@@ -1,0 +1,386 @@
+"""Pure builders for a FineTuneJob's children: manifests as plain dicts, from spec and settings.
+
+Children (deterministic names, owner references, ``kubetune.io/*`` labels): the spec
+ConfigMap, the ServiceAccount/Role/RoleBinding that let the trainer touch only its own
+FineTuneJob, the CPU-only preflight Job, the training Job (a batch Job, or for
+``numNodes > 1`` an Indexed Job plus a headless Service with torchrun rendezvous env).
+No I/O, no clock, no randomness: the same input gives byte-identical output, which the golden
+tests pin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
+from kubetune.controllers.settings import Settings
+
+Manifest = dict[str, Any]
+
+SPEC_MOUNT = "/etc/kubetune"
+SPEC_FILE = f"{SPEC_MOUNT}/spec.yaml"
+WORK_DIR = "/work"
+CHECKPOINT_DIR = "/checkpoints"
+REGISTRY_AUTH_DIR = "/var/run/kubetune/registry"
+TRAINER_UID = 1000
+
+LABEL_JOB = "kubetune.io/finetunejob"
+LABEL_COMPONENT = "kubetune.io/component"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+def names(job: FineTuneJob) -> dict[str, str]:
+    """Every child's name; deterministic so a restarted operator never creates a second one."""
+    name = _name(job)
+    return {
+        "configmap": f"{name}-spec",
+        "serviceaccount": f"{name}-trainer",
+        "role": f"{name}-trainer",
+        "rolebinding": f"{name}-trainer",
+        "preflight": f"{name}-preflight",
+        "train": f"{name}-train",
+        "service": f"{name}-workers",
+    }
+
+
+def _name(job: FineTuneJob) -> str:
+    if not job.metadata.name:
+        raise ValueError("FineTuneJob has no metadata.name")
+    return job.metadata.name
+
+
+def labels(job: FineTuneJob, component: str) -> dict[str, str]:
+    return {
+        LABEL_JOB: _name(job),
+        LABEL_COMPONENT: component,
+        LABEL_MANAGED_BY: "kubetune",
+        "app.kubernetes.io/part-of": "kubetune",
+    }
+
+
+def owner_reference(job: FineTuneJob) -> Manifest:
+    if not job.metadata.uid:
+        raise ValueError("FineTuneJob has no metadata.uid; build children from the stored object")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "FineTuneJob",
+        "name": _name(job),
+        "uid": job.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _meta(job: FineTuneJob, name: str, component: str) -> Manifest:
+    return {
+        "name": name,
+        "namespace": job.metadata.namespace,
+        "labels": labels(job, component),
+        "ownerReferences": [owner_reference(job)],
+    }
+
+
+def spec_configmap(job: FineTuneJob) -> Manifest:
+    """The validated spec, mounted into every trainer pod as spec.yaml."""
+    document = {
+        "apiVersion": API_VERSION,
+        "kind": "FineTuneJob",
+        "metadata": {"name": _name(job), "namespace": job.metadata.namespace, "uid": job.metadata.uid},
+        "spec": job.spec.to_wire(),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(job, names(job)["configmap"], "spec"),
+        "data": {"spec.yaml": yaml.safe_dump(document, sort_keys=True)},
+    }
+
+
+def service_account(job: FineTuneJob) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(job, names(job)["serviceaccount"], "rbac"),
+        "automountServiceAccountToken": True,
+    }
+
+
+def role(job: FineTuneJob) -> Manifest:
+    """Read its own FineTuneJob and patch its status; nothing else (resourceNames)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(job, names(job)["role"], "rbac"),
+        "rules": [
+            {
+                "apiGroups": ["kubetune.io"],
+                "resources": ["finetunejobs"],
+                "resourceNames": [_name(job)],
+                "verbs": ["get"],
+            },
+            {
+                "apiGroups": ["kubetune.io"],
+                "resources": ["finetunejobs/status"],
+                "resourceNames": [_name(job)],
+                "verbs": ["get", "patch"],
+            },
+        ],
+    }
+
+
+def role_binding(job: FineTuneJob) -> Manifest:
+    n = names(job)
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(job, n["rolebinding"], "rbac"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": n["role"]},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": n["serviceaccount"], "namespace": job.metadata.namespace}
+        ],
+    }
+
+
+def _security_context() -> Manifest:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": TRAINER_UID,
+        "runAsGroup": TRAINER_UID,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
+    env: list[Manifest] = [
+        {"name": "KUBETUNE_JOB_NAME", "value": _name(job)},
+        {"name": "KUBETUNE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "HOME", "value": WORK_DIR},
+        {"name": "HF_HOME", "value": f"{WORK_DIR}/hf"},
+        {"name": "TMPDIR", "value": "/tmp"},
+    ]
+    secrets = [
+        ("HF_TOKEN", job.spec.base_model.secret_ref),
+        ("KUBETUNE_DATASET_TOKEN", job.spec.dataset.secret_ref),
+    ]
+    for var, ref in secrets:
+        if ref is not None:
+            env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    registry = job.spec.output.repository or settings.default_registry
+    if registry:
+        env.append({"name": "KUBETUNE_REGISTRY", "value": registry})
+    if job.spec.output.secret_ref is not None:
+        env.append({"name": "DOCKER_CONFIG", "value": REGISTRY_AUTH_DIR})
+    return env
+
+
+def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
+    n = names(job)
+    volumes: list[Manifest] = [
+        {"name": "spec", "configMap": {"name": n["configmap"]}},
+        {"name": "work", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts: list[Manifest] = [
+        {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True},
+        {"name": "work", "mountPath": WORK_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    claim = job.spec.checkpoint_storage.claim_name
+    volumes.append(
+        {"name": "checkpoints", "persistentVolumeClaim": {"claimName": claim}}
+        if claim
+        else {"name": "checkpoints", "emptyDir": {}}
+    )
+    mounts.append({"name": "checkpoints", "mountPath": CHECKPOINT_DIR})
+    ref = job.spec.output.secret_ref
+    if ref is not None:
+        volumes.append(
+            {
+                "name": "registry-auth",
+                "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "config.json"}]},
+            }
+        )
+        mounts.append({"name": "registry-auth", "mountPath": REGISTRY_AUTH_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def _scheduling(job: FineTuneJob) -> Manifest:
+    res = job.spec.resources
+    selector = dict(res.node_selector)
+    if res.gpu_product:
+        selector["nvidia.com/gpu.product"] = res.gpu_product
+    out: Manifest = {}
+    if selector:
+        out["nodeSelector"] = dict(sorted(selector.items()))
+    if res.tolerations:
+        out["tolerations"] = [t.to_wire() for t in res.tolerations]
+    if res.priority_class_name:
+        out["priorityClassName"] = res.priority_class_name
+    return out
+
+
+def _trainer_resources(job: FineTuneJob) -> Manifest:
+    res = job.spec.resources
+    amounts: dict[str, int | str] = {}
+    if res.cpu is not None:
+        amounts["cpu"] = res.cpu
+    if res.memory is not None:
+        amounts["memory"] = res.memory
+    if res.gpus_per_node:
+        amounts["nvidia.com/gpu"] = res.gpus_per_node
+    return {"requests": dict(amounts), "limits": dict(amounts)} if amounts else {}
+
+
+def _pod_spec(job: FineTuneJob, settings: Settings, container: Manifest, *, restart: str) -> Manifest:
+    volumes, mounts = _volumes(job)
+    container = {
+        **container,
+        "image": job.spec.image or settings.trainer_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "env": _env(job, settings) + container.get("env", []),
+        "volumeMounts": mounts,
+        "securityContext": _security_context(),
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    return {
+        "serviceAccountName": names(job)["serviceaccount"],
+        "restartPolicy": restart,
+        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "fsGroup": TRAINER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+
+
+def preflight_job(job: FineTuneJob, settings: Settings) -> Manifest:
+    """The CPU-only preflight: never requests a GPU, whatever the spec asks for training."""
+    container: Manifest = {
+        "name": "preflight",
+        "command": ["python", "-m", "kubetune.trainer"],
+        "args": [
+            "preflight",
+            "--spec",
+            SPEC_FILE,
+            "--output",
+            f"{WORK_DIR}/preflight",
+            "--termination-log",
+            "/dev/termination-log",
+        ],
+        "resources": {
+            "requests": {"cpu": settings.preflight_cpu, "memory": settings.preflight_memory},
+            "limits": {"cpu": settings.preflight_cpu, "memory": settings.preflight_memory},
+        },
+    }
+    template = {
+        "metadata": {"labels": labels(job, "preflight")},
+        "spec": _pod_spec(job, settings, container, restart="Never"),
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(job, names(job)["preflight"], "preflight"),
+        "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": 86400, "template": template},
+    }
+
+
+def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
+    """The training Job: one pod, or an Indexed Job running torchrun across numNodes pods.
+
+    restartPolicy OnFailure keeps the pod (and an emptyDir checkpoint volume) across container
+    restarts, so every retry resumes from the last complete checkpoint; backoffLimit bounds them.
+    """
+    n = names(job)
+    nodes = job.spec.resources.num_nodes
+    trainer_args = [
+        "train",
+        "--spec",
+        SPEC_FILE,
+        "--output",
+        f"{WORK_DIR}/output",
+        "--checkpoint-dir",
+        CHECKPOINT_DIR,
+        "--termination-log",
+        "/dev/termination-log",
+    ]
+    container: Manifest = {"name": "trainer", "resources": _trainer_resources(job)}
+    spec: Manifest = {"backoffLimit": job.spec.backoff_limit}
+    if job.spec.active_deadline_seconds:
+        spec["activeDeadlineSeconds"] = job.spec.active_deadline_seconds
+    pod_meta: Manifest = {"labels": labels(job, "trainer")}
+    if nodes == 1:
+        container["command"] = ["python", "-m", "kubetune.trainer"]
+        container["args"] = trainer_args
+        pod = _pod_spec(job, settings, container, restart="OnFailure")
+    else:
+        gpus = max(job.spec.resources.gpus_per_node, 1)
+        container["command"] = ["torchrun"]
+        container["args"] = [
+            f"--nnodes={nodes}",
+            f"--nproc-per-node={gpus}",
+            "--node-rank=$(JOB_COMPLETION_INDEX)",
+            "--rdzv-backend=static",
+            "--master-addr=$(MASTER_ADDR)",
+            "--master-port=$(MASTER_PORT)",
+            "-m",
+            "kubetune.trainer",
+            *trainer_args,
+        ]
+        # The Job controller sets JOB_COMPLETION_INDEX in every Indexed Job pod.
+        container["env"] = [
+            {"name": "MASTER_ADDR", "value": f"{n['train']}-0.{n['service']}"},
+            {"name": "MASTER_PORT", "value": str(settings.torchrun_port)},
+            {"name": "WORLD_SIZE", "value": str(nodes * gpus)},
+            {"name": "NNODES", "value": str(nodes)},
+        ]
+        container["ports"] = [{"name": "rendezvous", "containerPort": settings.torchrun_port}]
+        pod = _pod_spec(job, settings, container, restart="OnFailure")
+        pod["subdomain"] = n["service"]
+        spec.update({"completionMode": "Indexed", "completions": nodes, "parallelism": nodes})
+    pod.update(_scheduling(job))
+    spec["template"] = {"metadata": pod_meta, "spec": pod}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(job, n["train"], "trainer"),
+        "spec": spec,
+    }
+
+
+def workers_service(job: FineTuneJob, settings: Settings) -> Manifest:
+    """Headless Service giving each Indexed Job pod a stable DNS name for torchrun rendezvous."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(job, names(job)["service"], "trainer"),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {LABEL_JOB: _name(job), LABEL_COMPONENT: "trainer"},
+            "ports": [{"name": "rendezvous", "port": settings.torchrun_port, "targetPort": "rendezvous"}],
+        },
+    }
+
+
+def children(job: FineTuneJob, settings: Settings) -> list[Manifest]:
+    """Every child that exists before training starts, in creation order."""
+    out = [
+        spec_configmap(job),
+        service_account(job),
+        role(job),
+        role_binding(job),
+        preflight_job(job, settings),
+    ]
+    if job.spec.resources.num_nodes > 1:
+        out.append(workers_service(job, settings))
+    return out

@@ -1,0 +1,52 @@
+"""Operator-wide settings: images, default registry, prices, timings.
+
+Read once at start-up (from flags and ``KUBETUNE_*`` environment variables) and passed into
+reconcile and the pure builders, so builders never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_TRAINER_IMAGE = "ghcr.io/kubetune/trainer:0.1.0"
+
+# On-demand list prices per GPU-hour (USD), by nvidia.com/gpu.product label; a budget's
+# gpuHourlyPrice overrides them. Rough public figures: estimates, not quotes.
+DEFAULT_GPU_PRICES: dict[str, float] = {
+    "default": 2.5,
+    "NVIDIA-L4": 0.8,
+    "NVIDIA-A10G": 1.2,
+    "NVIDIA-A100-SXM4-80GB": 3.7,
+    "NVIDIA-H100-80GB-HBM3": 6.9,
+    "NVIDIA-H200": 8.0,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every reconcile needs to know that is not in the object itself."""
+
+    trainer_image: str = DEFAULT_TRAINER_IMAGE
+    image_pull_policy: str = "IfNotPresent"
+    default_registry: str | None = None
+    insecure_registry: bool = False
+    gpu_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_PRICES))
+    preflight_cpu: str = "1"
+    preflight_memory: str = "2Gi"
+    termination_grace_seconds: int = 300
+    torchrun_port: int = 29500
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ) if env is None else env
+        return cls(
+            trainer_image=env.get("KUBETUNE_TRAINER_IMAGE", DEFAULT_TRAINER_IMAGE),
+            image_pull_policy=env.get("KUBETUNE_IMAGE_PULL_POLICY", "IfNotPresent"),
+            default_registry=env.get("KUBETUNE_REGISTRY") or None,
+            insecure_registry=env.get("KUBETUNE_REGISTRY_INSECURE", "") in ("1", "true"),
+        )
+
+    def gpu_price(self, product: str | None) -> float:
+        """Price of one GPU-hour for ``product`` (the default when unknown)."""
+        return self.gpu_prices.get(product or "default", self.gpu_prices["default"])

@@ -1,0 +1,168 @@
+"""FineTuneJob children: golden manifests for the main shapes, plus the rules they must keep.
+
+Regenerate the golden files after an intended change with
+``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/controllers`` and review the diff.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubetune.api.v1alpha1 import FineTuneJob
+from kubetune.controllers.finetunejob import builders
+from kubetune.controllers.settings import Settings
+
+GOLDEN = Path(__file__).parent / "golden"
+SETTINGS = Settings(trainer_image="ghcr.io/kubetune/trainer:test", default_registry="oci://registry.test/ml")
+
+
+def make_job(**spec: Any) -> FineTuneJob:
+    return FineTuneJob.model_validate(
+        {
+            "apiVersion": "kubetune.io/v1alpha1",
+            "kind": "FineTuneJob",
+            "metadata": {"name": "bot", "namespace": "ml", "uid": "0000-1111"},
+            "spec": {
+                "baseModel": {"uri": "hf://org/model"},
+                "dataset": {"uri": "pvc://data/train.jsonl"},
+                **spec,
+            },
+        }
+    )
+
+
+CASES: dict[str, FineTuneJob] = {
+    "single-node-cpu": make_job(resources={"gpusPerNode": 0}),
+    "gpu": make_job(
+        resources={
+            "gpusPerNode": 2,
+            "gpuProduct": "NVIDIA-L4",
+            "cpu": 8,
+            "memory": "32Gi",
+            "nodeSelector": {"pool": "train"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "priorityClassName": "batch-high",
+        },
+        checkpointStorage={"claimName": "bot-ckpt"},
+        activeDeadlineSeconds=3600,
+    ),
+    "multi-node": make_job(method={"type": "full"}, resources={"numNodes": 3, "gpusPerNode": 8}),
+    "secrets": make_job(
+        baseModel={"uri": "hf://org/private", "secretRef": {"name": "hf", "key": "token"}},
+        dataset={"uri": "s3://b/train.jsonl", "secretRef": {"name": "s3", "key": "key"}},
+        output={
+            "repository": "oci://registry.example.com/ml/bot",
+            "secretRef": {"name": "reg", "key": ".dockerconfigjson"},
+        },
+    ),
+}
+
+
+def render(job: FineTuneJob) -> str:
+    docs = [*builders.children(job, SETTINGS), builders.training_job(job, SETTINGS)]
+    return yaml.safe_dump_all(docs, sort_keys=True)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_children_match_golden_manifests(case: str) -> None:
+    path = GOLDEN / f"{case}.yaml"
+    text = render(CASES[case])
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert path.exists(), f"missing {path}; run with UPDATE_GOLDEN=1"
+    assert text == path.read_text(), (
+        f"{path} differs; if intended, regenerate with UPDATE_GOLDEN=1 and review"
+    )
+
+
+def test_builders_are_deterministic() -> None:
+    assert render(CASES["gpu"]) == render(CASES["gpu"])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_preflight_never_requests_a_gpu(case: str) -> None:
+    pre = builders.preflight_job(CASES[case], SETTINGS)
+    (container,) = pre["spec"]["template"]["spec"]["containers"]
+    assert "nvidia.com/gpu" not in str(container["resources"])
+    assert "nodeSelector" not in pre["spec"]["template"]["spec"]
+
+
+def test_gpu_requests_equal_limits_with_product_selector() -> None:
+    train = builders.training_job(CASES["gpu"], SETTINGS)
+    pod = train["spec"]["template"]["spec"]
+    res = pod["containers"][0]["resources"]
+    assert res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"] == 2
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L4", "pool": "train"}
+    assert pod["priorityClassName"] == "batch-high"
+    assert {"name": "checkpoints", "persistentVolumeClaim": {"claimName": "bot-ckpt"}} in pod["volumes"]
+
+
+def test_multi_node_is_an_indexed_job_with_headless_service() -> None:
+    job = CASES["multi-node"]
+    train = builders.training_job(job, SETTINGS)
+    assert train["spec"]["completionMode"] == "Indexed"
+    assert train["spec"]["completions"] == train["spec"]["parallelism"] == 3
+    pod = train["spec"]["template"]["spec"]
+    assert pod["subdomain"] == "bot-workers"
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["MASTER_ADDR"] == "bot-train-0.bot-workers" and env["WORLD_SIZE"] == "24"
+    kinds = [c["kind"] for c in builders.children(job, SETTINGS)]
+    assert "Service" in kinds
+    service = builders.workers_service(job, SETTINGS)
+    assert service["spec"]["clusterIP"] == "None"
+
+
+def test_role_only_touches_its_own_finetunejob() -> None:
+    role = builders.role(CASES["single-node-cpu"])
+    for rule in role["rules"]:
+        assert rule["resourceNames"] == ["bot"]
+        assert "list" not in rule["verbs"] and "watch" not in rule["verbs"]
+
+
+def test_every_child_is_owned_and_labelled() -> None:
+    job = CASES["multi-node"]
+    for child in [*builders.children(job, SETTINGS), builders.training_job(job, SETTINGS)]:
+        meta = child["metadata"]
+        assert meta["ownerReferences"][0]["uid"] == "0000-1111"
+        assert meta["ownerReferences"][0]["controller"] is True
+        assert meta["labels"]["kubetune.io/finetunejob"] == "bot"
+        assert meta["name"].startswith("bot-")
+
+
+def test_pods_run_restricted() -> None:
+    pod = builders.training_job(CASES["gpu"], SETTINGS)["spec"]["template"]["spec"]
+    sc = pod["containers"][0]["securityContext"]
+    assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert {"/work", "/tmp", "/checkpoints"} <= mounts
+    assert pod["terminationGracePeriodSeconds"] >= 120
+
+
+def test_secrets_reach_the_pod_as_env_and_volume() -> None:
+    pod = builders.training_job(CASES["secrets"], SETTINGS)["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf", "key": "token"}
+    assert env["KUBETUNE_DATASET_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "s3", "key": "key"}
+    assert env["KUBETUNE_REGISTRY"]["value"] == "oci://registry.example.com/ml/bot"
+    vol = next(v for v in pod["volumes"] if v["name"] == "registry-auth")
+    assert vol["secret"] == {
+        "secretName": "reg",
+        "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+    }
+
+
+def test_spec_configmap_round_trips_through_the_models() -> None:
+    cm = builders.spec_configmap(CASES["gpu"])
+    loaded = FineTuneJob.model_validate(yaml.safe_load(cm["data"]["spec.yaml"]))
+    assert loaded.spec == CASES["gpu"].spec
+
+
+def test_job_without_uid_cannot_be_owned() -> None:
+    job = make_job()
+    job.metadata.uid = None
+    with pytest.raises(ValueError, match=r"no metadata\.uid"):
+        builders.spec_configmap(job)
