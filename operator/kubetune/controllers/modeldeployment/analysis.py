@@ -1,0 +1,189 @@
+"""Canary analysis: the PromQL each check runs, and the verdict from the numbers it returns.
+
+Every check compares canary pods with stable pods over the same window (Kayenta's idea), so
+a slow cluster does not fail a good canary. Too few canary requests is Inconclusive, never
+Pass; a missing or NaN value is Inconclusive; Prometheus unreachable is a separate outcome
+the state machine treats as hold. Pure: queries are strings, values come in as arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict, Verdict
+
+REVISION_LABEL = "kubetune_io_revision"  # pod label kubetune.io/revision, as relabelled by Prometheus
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One check's numbers over the window: canary and stable values and the canary sample count."""
+
+    canary: float | None
+    stable: float | None
+    samples: int
+
+
+REV = "$REVISION"
+
+
+@dataclass(frozen=True)
+class Query:
+    """The PromQL for one check, with ``$REVISION`` standing for each revision in turn."""
+
+    name: str
+    value: str
+    samples: str
+
+    def for_revision(self, revision: str) -> tuple[str, str]:
+        """(value query, sample-count query) for one revision."""
+        return self.value.replace(REV, revision), self.samples.replace(REV, revision)
+
+
+def _sel(namespace: str, rev: str) -> str:
+    return f'namespace="{namespace}",{REVISION_LABEL}="{rev}"'
+
+
+def builtin_queries(namespace: str, window: str) -> list[Query]:
+    """PromQL for the built-in TGI checks; see :meth:`Query.for_revision`."""
+    s = _sel(namespace, REV)
+    count = f"sum(increase(tgi_request_count{{{s}}}[{window}]))"
+    return [
+        Query(
+            "errorRate",
+            f'sum(increase(tgi_request_failure{{{s},err!="validation"}}[{window}])) / {count}',
+            count,
+        ),
+        Query(
+            "p95Latency",
+            f"histogram_quantile(0.95, sum by (le) (rate(tgi_request_duration_bucket{{{s}}}[{window}])))",
+            count,
+        ),
+        Query(
+            "timePerToken",
+            f"sum(rate(tgi_request_mean_time_per_token_duration_sum{{{s}}}[{window}]))"
+            f" / sum(rate(tgi_request_mean_time_per_token_duration_count{{{s}}}[{window}]))",
+            count,
+        ),
+        Query(
+            "queueTime",
+            f"sum(rate(tgi_request_queue_duration_sum{{{s}}}[{window}]))"
+            f" / sum(rate(tgi_request_queue_duration_count{{{s}}}[{window}]))",
+            count,
+        ),
+    ]
+
+
+def custom_query(template: str, *, canary: str, stable: str, namespace: str, window: str) -> str:
+    """A custom metric's PromQL with its placeholders filled."""
+    return (
+        template.replace("{{canary}}", canary)
+        .replace("{{stable}}", stable)
+        .replace("{{namespace}}", namespace)
+        .replace("{{window}}", window)
+    )
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and not math.isnan(x) and not math.isinf(x)
+
+
+def _ratio_check(
+    name: str, obs: Observation, limit: float | None, min_samples: int, floor: float
+) -> MetricVerdict:
+    """canary/stable must stay <= limit; values under ``floor`` seconds count as equal (noise)."""
+    threshold = f"canary/stable <= {limit}"
+    base = MetricVerdict(
+        name=name,
+        verdict="Inconclusive",
+        canary=obs.canary,
+        stable=obs.stable,
+        threshold=threshold,
+        samples=obs.samples,
+    )
+    if obs.samples < min_samples:
+        return base.model_copy(
+            update={"message": f"{obs.samples} canary requests < minSamples {min_samples}"}
+        )
+    if not _finite(obs.canary) or not _finite(obs.stable):
+        return base.model_copy(update={"message": "no value for canary or stable in the window"})
+    assert obs.canary is not None and obs.stable is not None
+    canary, stable = max(obs.canary, floor), max(obs.stable, floor)
+    ratio = canary / stable
+    verdict: Verdict = "Pass" if limit is None or ratio <= limit else "Fail"
+    return base.model_copy(update={"verdict": verdict, "message": f"ratio {ratio:.2f}"})
+
+
+def judge(spec: AnalysisSpec, observations: dict[str, Observation]) -> tuple[Verdict, list[MetricVerdict]]:
+    """Verdicts for every enabled check; overall Fail if any fails, else Inconclusive if any is."""
+    checks = spec.builtin
+    out: list[MetricVerdict] = []
+    if checks.max_error_rate_increase is not None and "errorRate" in observations:
+        obs = observations["errorRate"]
+        limit = checks.max_error_rate_increase
+        v = MetricVerdict(
+            name="errorRate",
+            verdict="Inconclusive",
+            canary=obs.canary,
+            stable=obs.stable,
+            threshold=f"canary - stable <= {limit}",
+            samples=obs.samples,
+        )
+        if obs.samples < spec.min_samples:
+            v = v.model_copy(
+                update={"message": f"{obs.samples} canary requests < minSamples {spec.min_samples}"}
+            )
+        elif not _finite(obs.canary):
+            v = v.model_copy(update={"message": "no canary error rate in the window"})
+        else:
+            assert obs.canary is not None
+            stable = obs.stable if _finite(obs.stable) else 0.0
+            assert stable is not None
+            increase = obs.canary - stable
+            verdict: Verdict = "Pass" if increase <= limit else "Fail"
+            v = v.model_copy(update={"verdict": verdict, "message": f"increase {increase:.4f}"})
+        out.append(v)
+    ratios = {
+        "p95Latency": checks.max_p95_latency_ratio,
+        "timePerToken": checks.max_time_per_token_ratio,
+        "queueTime": checks.max_queue_time_ratio,
+    }
+    for name, max_ratio in ratios.items():
+        if max_ratio is not None and name in observations:
+            # Sub-millisecond differences are noise, not regressions.
+            out.append(_ratio_check(name, observations[name], max_ratio, spec.min_samples, floor=0.001))
+    for metric in spec.metrics:
+        obs = observations.get(metric.name, Observation(None, None, 0))
+        lo, hi = metric.threshold.min, metric.threshold.max
+        desc = " and ".join(
+            x for x in (f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else "") if x
+        )
+        v = MetricVerdict(
+            name=metric.name,
+            verdict="Inconclusive",
+            canary=obs.canary,
+            stable=obs.stable,
+            threshold=desc,
+            samples=obs.samples,
+        )
+        if obs.samples < spec.min_samples:
+            v = v.model_copy(
+                update={"message": f"{obs.samples} canary requests < minSamples {spec.min_samples}"}
+            )
+        elif not _finite(obs.canary):
+            v = v.model_copy(update={"message": "query returned no value"})
+        else:
+            assert obs.canary is not None
+            ok = (lo is None or obs.canary >= lo) and (hi is None or obs.canary <= hi)
+            v = v.model_copy(update={"verdict": "Pass" if ok else "Fail"})
+        out.append(v)
+    verdicts = {m.verdict for m in out}
+    overall: Verdict = (
+        "Fail"
+        if "Fail" in verdicts
+        else "Inconclusive"
+        if ("Inconclusive" in verdicts or not out)
+        else "Pass"
+    )
+    return overall, out
