@@ -55,7 +55,7 @@ test-e2e: ## the whole loop on the local control plane
 
 .PHONY: cluster-up
 cluster-up: ## start a local control plane with a GPU node agent; prints the kubeconfig path
-	@$(PY) -m kubetune.testing up
+	@hack/build-control-plane.sh >/dev/null && $(PY) -m kubetune.testing up
 
 .PHONY: cluster-down
 cluster-down: ## stop the local control plane started by cluster-up

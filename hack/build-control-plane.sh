@@ -7,7 +7,9 @@
 #   K8S_VERSION      Kubernetes release to build (default 1.37.2)
 #   ETCD_VERSION     etcd release to build (default 3.6.16)
 #   KUBETUNE_CACHE   cache root (default ~/.cache/kubetune)
-#   KUBEBUILDER_ASSETS  if it holds kube-apiserver, etcd and kubectl, use those and build nothing
+#   KUBEBUILDER_ASSETS  if it holds all five binaries, use those and build nothing (envtest's
+#                    usual directory has only kube-apiserver, etcd and kubectl: not enough here,
+#                    the tests also need kube-controller-manager and kube-scheduler)
 # Prints the bin directory on its last line.
 set -euo pipefail
 
@@ -22,12 +24,14 @@ log() { printf '{"ts":"%s","component":"build-control-plane","msg":"%s"}\n' "$(d
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
   ok=1
-  for b in kube-apiserver etcd kubectl; do [[ -x "$KUBEBUILDER_ASSETS/$b" ]] || ok=0; done
+  for b in kube-apiserver kube-controller-manager kube-scheduler etcd kubectl; do
+    [[ -x "$KUBEBUILDER_ASSETS/$b" ]] || ok=0
+  done
   if [[ $ok == 1 ]]; then
     log "using binaries from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
     echo "$KUBEBUILDER_ASSETS"; exit 0
   fi
-  log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks kube-apiserver/etcd/kubectl; building instead"
+  log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks one of kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kubectl; building instead"
 fi
 
 want="k8s=$K8S_VERSION etcd=$ETCD_VERSION"

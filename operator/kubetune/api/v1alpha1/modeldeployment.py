@@ -179,7 +179,7 @@ class CanaryStep(KubeModel):
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
-                "[has(self.setWeight), has(self.pause), has(self.analysis)].filter(x, x).size() == 1",
+                "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1",
                 "each rollout step sets exactly one of setWeight, pause or analysis",
             )
         )
@@ -260,7 +260,9 @@ class AnalysisSpec(KubeModel):
         description="What an Inconclusive analysis does: hold (retry next interval), rollback or promote. Default: hold.",
     )
     builtin: BuiltinChecks = Field(default_factory=BuiltinChecks, description="Built-in TGI checks.")
-    metrics: list[CustomMetric] = Field(default_factory=list, description="Custom PromQL checks.")
+    metrics: list[CustomMetric] = Field(
+        default_factory=list, max_length=20, description="Custom PromQL checks."
+    )
 
     @model_validator(mode="after")
     def _window_covers_interval(self) -> Self:
@@ -306,6 +308,7 @@ class RolloutSpec(KubeModel):
             CanaryStep(analysis=AnalysisStep()),
             CanaryStep(set_weight=100),
         ],
+        max_length=50,
         description="Steps from first canary pod to promotion. Default: 10%, analyse, 50%, analyse, 100%.",
     )
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec, description="Analysis settings.")
@@ -334,7 +337,9 @@ class ModelDeploymentSpec(KubeModel):
 
     base_model: ModelSource = Field(description="The base model served.")
     adapters: list[ServedAdapter] = Field(
-        default_factory=list, description="Adapters loaded next to the base model."
+        default_factory=list,
+        max_length=64,
+        description="Adapters loaded next to the base model (at most 64).",
     )
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec, description="TGI settings.")
     replicas: int = Field(

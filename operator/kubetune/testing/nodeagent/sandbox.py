@@ -1,0 +1,122 @@
+"""Container shim: enter the pod's namespaces, bind-mount volumes, then exec the command.
+
+Run by the agent as ``python -I -S sandbox.py SPEC.json`` (standard library only, no kubetune
+imports: it must start fast and must not see the pod's PYTHON* variables). It joins the pod's
+network namespace, unshares a private mount (and UTS) namespace, bind-mounts each volume at
+its ``mountPath`` (creating missing mount points on the host and logging them so the agent can
+remove them later), sets the hostname, changes directory and ``execve``s the command with the
+environment it was given, so the container keeps the shim's pid and process group.
+
+Exec failures are written to ``error_fd`` (close-on-exec, like subprocess does): an empty read
+on the agent's side means the command is running. ``join_pid`` instead enters the namespaces of
+a running container (exec probes).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _setns(path: str, nstype: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(_libc.setns(fd, nstype), f"setns {path}")
+    finally:
+        os.close(fd)
+
+
+def _mount(source: str | None, target: str, flags: int) -> None:
+    src = source.encode() if source is not None else None
+    _check(_libc.mount(src, target.encode(), None, ctypes.c_ulong(flags), None), f"mount {source} {target}")
+
+
+def _make_mountpoint(target: str, is_file: bool, created_log: str) -> None:
+    """Create ``target`` (and missing parents) and log each path this created."""
+    created: list[str] = []
+    parent = os.path.dirname(target)
+    missing: list[str] = []
+    while parent and not os.path.exists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for path in reversed(missing):
+        os.mkdir(path)
+        created.append(path)
+    if not os.path.exists(target):
+        if is_file:
+            with open(target, "a"):
+                pass
+        else:
+            os.mkdir(target)
+        created.append(target)
+    if created and created_log:
+        fd = os.open(created_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, "".join(p + "\n" for p in created).encode())
+        finally:
+            os.close(fd)
+
+
+def _enter(spec: dict[str, object]) -> None:
+    join_pid = spec.get("join_pid")
+    if isinstance(join_pid, int):
+        for ns, flag in (("net", CLONE_NEWNET), ("uts", CLONE_NEWUTS), ("mnt", CLONE_NEWNS)):
+            _setns(f"/proc/{join_pid}/ns/{ns}", flag)
+        return
+    netns = spec.get("netns")
+    if isinstance(netns, str):
+        _setns(netns, CLONE_NEWNET)
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
+    _mount(None, "/", MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
+    hostname = spec.get("hostname")
+    if isinstance(hostname, str) and hostname:
+        name = hostname[:64].encode()
+        _check(_libc.sethostname(name, len(name)), "sethostname")
+    created_log = str(spec.get("created_log") or "")
+    mounts = spec.get("mounts")
+    for mount in mounts if isinstance(mounts, list) else []:
+        source, target = str(mount["source"]), str(mount["target"])
+        _make_mountpoint(target, os.path.isfile(source), created_log)
+        _mount(source, target, MS_BIND | MS_REC)
+        if mount.get("readOnly"):
+            _mount(None, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    error_fd = int(spec["error_fd"])
+    os.set_inheritable(error_fd, False)  # closes on a successful exec
+    try:
+        _enter(spec)
+        workdir = str(spec.get("workdir") or "/")
+        os.makedirs(workdir, exist_ok=True)
+        os.chdir(workdir)
+        argv = [str(a) for a in spec["argv"]]
+        os.execve(argv[0], argv, dict(os.environ))
+    except BaseException as exc:  # report anything, then die like a failed exec
+        os.write(error_fd, f"{type(exc).__name__}: {exc}".encode())
+        os._exit(128)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The generated CRDs load into a real kube-apiserver, and their CEL rules are enforced there."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from kubetune.testing import Cluster, CrdReport
+from kubetune.testing.kube import ApiException, Kube
+
+pytestmark = pytest.mark.timeout(90)
+
+FTJ_PATH = "/apis/kubetune.io/v1alpha1/namespaces/{ns}/finetunejobs"
+
+
+def _finetunejob(name: str, namespace: str) -> dict[str, object]:
+    return {
+        "apiVersion": "kubetune.io/v1alpha1",
+        "kind": "FineTuneJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"baseModel": {"uri": "hf://org/model"}, "dataset": {"uri": "file:///data/train.jsonl"}},
+    }
+
+
+@pytest.fixture
+def finetunejobs(kubetune_crds: CrdReport) -> None:
+    if "finetunejobs.kubetune.io" not in kubetune_crds.installed:
+        pytest.fail(f"finetunejobs.kubetune.io is not installed; rejected CRDs: {kubetune_crds.rejected}")
+
+
+def test_every_crd_in_crds_dir_is_accepted_and_established(kubetune_crds: CrdReport, kube: Kube) -> None:
+    files = kubetune_crds.files
+    assert files, "crds/ holds no *.yaml; run the CRD generator"
+    expected = {
+        doc["metadata"]["name"]
+        for f in files
+        for doc in yaml.safe_load_all(f.read_text())
+        if doc and doc.get("kind") == "CustomResourceDefinition"
+    }
+    assert kubetune_crds.rejected == {}
+    for name in sorted(expected):
+        crd = kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+        assert conditions.get("Established") == "True", (name, conditions)
+
+
+def test_changing_base_model_is_rejected_through_the_python_client(
+    finetunejobs: None, kube: Kube, namespace: str
+) -> None:
+    kube.create(FTJ_PATH.format(ns=namespace), _finetunejob("immutable-py", namespace))
+    path = FTJ_PATH.format(ns=namespace) + "/immutable-py"
+    with pytest.raises(ApiException) as caught:
+        kube.patch(path, {"spec": {"baseModel": {"uri": "hf://org/other-model"}}})
+    assert caught.value.status == 422
+    message = json.loads(caught.value.body or "{}")["message"]
+    assert "immutable" in message, message
+    assert kube.get(path)["spec"]["baseModel"]["uri"] == "hf://org/model"
+
+
+def test_changing_base_model_is_rejected_through_kubectl_apply(
+    finetunejobs: None, cluster: Cluster, namespace: str
+) -> None:
+    manifest = _finetunejob("immutable-kubectl", namespace)
+    created = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+    assert created.returncode == 0, created.stderr
+    spec = manifest["spec"]
+    assert isinstance(spec, dict)
+    spec["baseModel"] = {"uri": "hf://org/other-model"}
+    changed = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+    assert changed.returncode != 0
+    assert "immutable" in changed.stderr, changed.stderr
+
+
+def test_a_valid_finetunejob_is_accepted_and_listed_by_short_name(
+    finetunejobs: None, cluster: Cluster, namespace: str
+) -> None:
+    created = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(_finetunejob("valid", namespace)))
+    assert created.returncode == 0, created.stderr
+    listed = cluster.kubectl("get", "ftj", "-n", namespace, "-o", "name")
+    assert listed.stdout.strip() == "finetunejob.kubetune.io/valid", listed
