@@ -80,3 +80,46 @@ def test_a_valid_finetunejob_is_accepted_and_listed_by_short_name(
     assert created.returncode == 0, created.stderr
     listed = cluster.kubectl("get", "ftj", "-n", namespace, "-o", "name")
     assert listed.stdout.strip() == "finetunejob.kubetune.io/valid", listed
+
+
+def test_method_block_mismatch_is_rejected_with_the_rule_message(
+    finetunejobs: None, kube: Kube, namespace: str
+) -> None:
+    job = _finetunejob("mismatch", namespace)
+    job["spec"] = {**job["spec"], "method": {"type": "full", "lora": {"r": 8}}}  # type: ignore[dict-item]
+    with pytest.raises(ApiException) as caught:
+        kube.create(FTJ_PATH.format(ns=namespace), job)
+    assert caught.value.status == 422
+    message = json.loads(caught.value.body or "{}")["message"]
+    assert "spec.method.lora is set but spec.method.type is not lora or dora or qlora" in message, message
+
+
+def test_api_server_applies_the_model_defaults(finetunejobs: None, kube: Kube, namespace: str) -> None:
+    stored = kube.create(FTJ_PATH.format(ns=namespace), _finetunejob("defaults", namespace))
+    spec = stored["spec"]
+    assert spec["method"]["type"] == "lora"
+    assert spec["hyperparameters"]["learningRate"] == pytest.approx(2e-4)
+    assert spec["dataset"]["format"] == "auto"
+
+
+def test_modeldeployment_step_rules_are_enforced(
+    kubetune_crds: CrdReport, kube: Kube, namespace: str
+) -> None:
+    path = f"/apis/kubetune.io/v1alpha1/namespaces/{namespace}/modeldeployments"
+
+    def mdep(name: str, steps: list[dict[str, object]]) -> dict[str, object]:
+        return {
+            "apiVersion": "kubetune.io/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"baseModel": {"uri": "hf://org/model"}, "rollout": {"steps": steps}},
+        }
+
+    with pytest.raises(ApiException) as caught:
+        kube.create(path, mdep("two-actions", [{"setWeight": 10, "pause": {}}]))
+    assert "exactly one of setWeight, pause or analysis" in (caught.value.body or "")
+    with pytest.raises(ApiException) as caught:
+        kube.create(path, mdep("too-heavy", [{"setWeight": 150}]))
+    assert "setWeight" in (caught.value.body or "") and "100" in (caught.value.body or "")
+    stored = kube.create(path, mdep("ok", [{"setWeight": 10}, {"analysis": {}}, {"setWeight": 100}]))
+    assert stored["spec"]["rollout"]["steps"][1] == {"analysis": {"intervals": 1}}
