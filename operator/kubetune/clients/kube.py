@@ -1,0 +1,244 @@
+"""Kubernetes REST for the operator and the trainer: plain dicts in, plain dicts out.
+
+Built on the official client's ``ApiClient`` (TLS, kubeconfig or in-cluster auth) but never on
+its generated models: those reject fields newer than the client, and a patch sent through them
+as a dict goes out as a JSON patch. Every patch here names its content type. Paths are computed
+from ``apiVersion``/``kind`` with a small built-in table (no discovery round trip per call).
+Errors surface as :class:`ApiError` with the HTTP status. The only module (besides
+:mod:`kubetune.clients.oci`) that talks to the network; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from kubernetes import client, config
+
+# The generated client is only partly annotated; keep mypy --strict honest about it.
+_config: Any = config
+Obj = dict[str, Any]
+PatchKind = Literal["merge", "strategic", "json"]
+_PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+}
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+# (apiVersion, kind) -> (plural, namespaced): the kinds kubetune reads and writes.
+KINDS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("v1", "ConfigMap"): ("configmaps", True),
+    ("v1", "ServiceAccount"): ("serviceaccounts", True),
+    ("v1", "Service"): ("services", True),
+    ("v1", "Pod"): ("pods", True),
+    ("v1", "Event"): ("events", True),
+    ("v1", "Secret"): ("secrets", True),
+    ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
+    ("batch/v1", "Job"): ("jobs", True),
+    ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
+    ("coordination.k8s.io/v1", "Lease"): ("leases", True),
+    ("kubetune.io/v1alpha1", "FineTuneJob"): ("finetunejobs", True),
+    ("kubetune.io/v1alpha1", "Adapter"): ("adapters", True),
+    ("kubetune.io/v1alpha1", "ModelDeployment"): ("modeldeployments", True),
+}
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API server; ``status`` is the HTTP code (0: no answer)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def path(api_version: str, kind: str, namespace: str | None = None, name: str = "", sub: str = "") -> str:
+    """The URL path of a collection or an object, e.g. ``/apis/batch/v1/namespaces/ml/jobs/x``."""
+    try:
+        plural, namespaced = KINDS[(api_version, kind)]
+    except KeyError:
+        raise LookupError(f"kubetune.clients.kube does not know kind {kind!r} in {api_version!r}") from None
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    out = f"{base}/namespaces/{namespace}/{plural}" if namespaced and namespace else f"{base}/{plural}"
+    if name:
+        out += f"/{name}"
+    if sub:
+        out += f"/{sub}"
+    return out
+
+
+def has_credentials(env: Mapping[str, str] | None = None) -> bool:
+    """Whether in-cluster credentials exist (service host env and a mounted token)."""
+    env = os.environ if env is None else env
+    return bool(env.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT_DIR / "token").is_file()
+
+
+class Kube:
+    """Minimal, thread-safe REST verbs over one ``ApiClient``."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, kubeconfig: str | None = None) -> Kube:
+        """In-cluster credentials when present, else ``kubeconfig`` / ``$KUBECONFIG`` / ~/.kube/config."""
+        if kubeconfig is None and has_credentials():
+            cfg = client.Configuration()
+            _config.load_incluster_config(client_configuration=cfg)
+            return cls(client.ApiClient(cfg))
+        api: client.ApiClient = _config.new_client_from_config(config_file=kubeconfig)
+        return cls(api)
+
+    def raw(
+        self,
+        method: str,
+        url_path: str,
+        *,
+        query: Mapping[str, str | int | bool] | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        timeout: float = 30.0,
+    ) -> bytes:
+        params = [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in (query or {}).items()]
+        method, url, headers, data, post = self.api.param_serialize(
+            method=method,
+            resource_path=url_path,
+            query_params=params,
+            header_params={"Content-Type": content_type, "Accept": accept},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            resp: Any = self.api.call_api(method, url, headers, data, post, _request_timeout=timeout)
+        except client.ApiException as exc:  # raised for transport problems by some versions
+            raise ApiError(int(exc.status or 0), str(exc.reason or exc)) from None
+        except OSError as exc:
+            raise ApiError(0, f"cannot reach the API server: {exc}") from None
+        raw: bytes = resp.read()
+        if not 200 <= resp.status <= 299:
+            message = raw.decode(errors="replace")
+            with contextlib.suppress(ValueError):
+                message = json.loads(raw).get("message", message)
+            raise ApiError(int(resp.status), message)
+        return raw
+
+    def request(self, method: str, url_path: str, **kwargs: Any) -> Obj:
+        raw = self.raw(method, url_path, **kwargs)
+        result = json.loads(raw) if raw else {}
+        if not isinstance(result, dict):
+            raise ApiError(0, f"unexpected answer from {url_path}: {type(result).__name__}")
+        return result
+
+    # --- verbs ------------------------------------------------------------------------------
+
+    def get(self, url_path: str, **query: str | int | bool) -> Obj | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self.request("GET", url_path, query=query)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, url_path: str, **query: str | int | bool) -> list[Obj]:
+        items = self.request("GET", url_path, query=query).get("items") or []
+        return [item for item in items if isinstance(item, dict)]
+
+    def create(self, obj: Obj) -> Obj | None:
+        """POST ``obj``; returns it, or None when an object of that name already exists."""
+        meta = obj.get("metadata") or {}
+        try:
+            return self.request("POST", path(obj["apiVersion"], obj["kind"], meta.get("namespace")), body=obj)
+        except ApiError as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    def patch(self, url_path: str, body: object, kind: PatchKind = "merge") -> Obj | None:
+        """Patch; None when the object is gone."""
+        try:
+            return self.request("PATCH", url_path, body=body, content_type=_PATCH_TYPES[kind])
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def delete(self, url_path: str, propagation: str = "Background") -> bool:
+        """Delete; False when it was already gone."""
+        try:
+            self.request(
+                "DELETE",
+                url_path,
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def pod_log(self, namespace: str, pod: str, container: str, tail_lines: int | None = None) -> str:
+        """A container's log as text ('' when the pod or its log is not there yet)."""
+        query: dict[str, str | int | bool] = {"container": container}
+        if tail_lines is not None:
+            query["tailLines"] = tail_lines
+        try:
+            raw = self.raw(
+                "GET", path("v1", "Pod", namespace, pod, "log"), query=query, accept="text/plain", timeout=15
+            )
+        except ApiError as exc:
+            if exc.status in (400, 404):
+                return ""
+            raise
+        return raw.decode("utf-8", errors="replace")
+
+    def event(
+        self,
+        involved: Obj,
+        type: Literal["Normal", "Warning"],
+        reason: str,
+        message: str,
+        *,
+        component: str = "kubetune-operator",
+        now: datetime | None = None,
+    ) -> None:
+        """Record a core/v1 Event about ``involved`` (an object with apiVersion/kind/metadata)."""
+        meta = involved.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body: Obj = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name', 'kubetune')}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta.get("name"),
+                "namespace": namespace,
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type,
+            "reason": reason,
+            "message": message[:1000],
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        self.request("POST", path("v1", "Event", namespace), body=body)
+
+    def close(self) -> None:
+        api: Any = self.api
+        api.close()
