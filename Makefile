@@ -13,6 +13,16 @@ help: ## show this help
 setup: ## install Debian packages, the .venv and the test control plane (idempotent)
 	@hack/setup.sh
 
+.PHONY: setup-python
+setup-python: ## only the .venv (enough for local mode and the quickstart)
+	@KUBETUNE_SKIP_APT=1 KUBETUNE_SKIP_CONTROL_PLANE=1 hack/setup.sh
+
+.PHONY: quickstart
+quickstart: setup-python ## local LoRA fine-tune of a tiny demo model on CPU: dataset, model, kubetune run
+	$(PY) docs/examples/quickstart/make_dataset.py
+	HF_HUB_OFFLINE=1 $(PY) -m kubetune.trainer.tiny .kubetune/models/tiny-llama --data docs/examples/quickstart/train.jsonl --hidden 128
+	HF_HUB_OFFLINE=1 .venv/bin/kubetune run docs/examples/quickstart/finetunejob.yaml --fresh
+
 .PHONY: control-plane
 control-plane: ## build (or reuse) kube-apiserver, controller-manager, scheduler, kubectl, etcd
 	@hack/build-control-plane.sh

@@ -14,7 +14,7 @@ import kubetune
 
 # Subcommand modules; each has register(subparsers). Optional ones may be absent in a
 # partial install (e.g. without the trainer extra) and are skipped with no error.
-_SUBCOMMANDS = ("validate", "registry")
+_SUBCOMMANDS = ("validate", "run", "registry", "serve")
 
 
 class UserError(Exception):

@@ -1,0 +1,178 @@
+"""``kubetune run FILE``: run a FineTuneJob on this machine (local mode), same spec as the cluster.
+
+Preflight -> train -> evaluate -> export, with progress on stderr (a bar on a terminal, JSON
+lines otherwise), then a table of base-versus-tuned metrics and where the artifacts are; when
+the gate passes, the adapter is pushed to ``spec.output.repository`` (default: the local OCI
+layout registry ``./.kubetune/registry``) unless ``--no-push``. Re-running the same command
+resumes from the last checkpoint. Exit codes as ``python -m kubetune.trainer``: 0, 1 (user or
+data error, one line), 2 (gate not met), 130 (interrupted after a checkpoint). This module
+parses arguments and prints; the work is in :mod:`kubetune.trainer.pipeline`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from kubetune import logs
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a FineTuneJob locally: preflight, train, evaluate, export",
+        description=(
+            "Run a FineTuneJob on this machine: preflight (dataset, template, method, budget), "
+            "training, evaluation against the base model, export, and a push of the adapter to "
+            "the local registry when the gate passes. Re-run to resume from the last checkpoint."
+        ),
+    )
+    parser.add_argument(
+        "file", type=Path, metavar="FILE", help="FineTuneJob YAML; relative paths resolve from its directory"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="stop after the preflight report")
+    parser.add_argument("--output", type=Path, help="output directory (default ./.kubetune/runs/NAME)")
+    parser.add_argument("--no-push", action="store_true", help="do not push the adapter to a registry")
+    parser.add_argument(
+        "--fresh", action="store_true", help="discard earlier checkpoints of this output directory"
+    )
+    parser.add_argument(
+        "--progress",
+        choices=["auto", "bar", "json", "none"],
+        default="auto",
+        help="progress on stderr (default: bar on a terminal)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kubetune.trainer import errors, loop, pipeline, progress, report
+    from kubetune.trainer import spec as job_spec
+
+    logs.setup(level="WARNING")
+    try:
+        job = job_spec.load(args.file)
+    except errors.UserError as exc:
+        print(f"kubetune: {exc}", file=sys.stderr)
+        return 1
+    out: Path = (args.output or Path(".kubetune") / "runs" / job.name).resolve()
+    if args.fresh and (out / "checkpoints").exists():
+        shutil.rmtree(out / "checkpoints")
+    sink = progress.default(args.progress, sys.stderr)
+    stop = loop.StopFlag().install()
+    try:
+        opts = pipeline.Options(
+            output_dir=out,
+            dry_run=args.dry_run,
+            stop=stop,
+            on_preflight=lambda found: print(report.render(found), flush=True),
+        )
+        result = pipeline.run(job, opts, sink)
+    except errors.UserError as exc:
+        print(f"kubetune: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop.uninstall()
+        sink.close()
+    if result.outcome in ("PreflightFailed", "Failed"):
+        print(f"kubetune: {result.message}", file=sys.stderr)
+        return 1
+    if result.outcome == "DryRunComplete":
+        print(f"\ndry run: stopped after the preflight; result in {out / 'result.json'}")
+        return 0
+    if result.outcome == "Terminated":
+        print(f"kubetune: {result.message}; run the same command again to resume", file=sys.stderr)
+        return 128 + (stop.signal or signal.SIGINT)
+    print()
+    print(metrics_table(result))
+    print()
+    assert result.artifacts is not None
+    for label, value in (
+        ("adapter", result.artifacts.adapter),
+        ("model", result.artifacts.model),
+        ("merged", result.artifacts.merged),
+        ("int8", result.artifacts.int8),
+        ("model card", result.artifacts.model_card_markdown),
+        ("result", str(out / "result.json")),
+    ):
+        if value:
+            print(f"  {label:<11} {_short(value)}")
+    gate = result.gate
+    if gate is not None:
+        print(f"  {'gate':<11} {'passed' if gate.passed else 'NOT MET'}: {gate.message}")
+    if result.exit_code != 0:
+        print(f"kubetune: {result.message}", file=sys.stderr)
+        return result.exit_code
+    if args.no_push:
+        print(f"  {'registry':<11} not pushed (--no-push)")
+        return 0
+    try:
+        ref = push(job, result, out)
+    except Exception as exc:  # the registry's errors carry a one-line message for the user
+        print(f"kubetune: trained, but the push failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"  {'registry':<11} {_short(ref)}")
+    return 0
+
+
+def _short(path: str) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def metrics_table(result: Any) -> str:
+    """Base vs tuned, one metric per line."""
+    rows = [("metric", "base", "tuned", "improvement")]
+    for m in result.metrics:
+        rows.append(
+            (
+                m.name,
+                "-" if m.base is None else f"{m.base:.4f}",
+                f"{m.tuned:.4f}",
+                "-" if m.delta is None else f"{m.delta:+.4f}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [
+        "  "
+        + "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def push(job: Any, result: Any, out: Path) -> str:
+    """Push the run's adapter (or whole model) with its lineage; returns the digest-pinned ref.
+
+    The boundary to :mod:`kubetune.registry`: imported here so that training works without it.
+    """
+    from kubetune import registry
+    from kubetune.registry import reference
+
+    spec = job.spec
+    tag = spec.output.tag or f"{job.name}-{job.generation or 1}"
+    repo = spec.output.repository
+    target: Any = f"{repo}:{tag}" if repo else reference.local(job.name, tag)
+    lineage = result.lineage
+    config = {
+        "kind": result.artifacts.registry_kind,
+        "baseModel": {"uri": lineage["baseModel"]["uri"], "revision": lineage["baseModel"].get("revision")},
+        "method": lineage["method"],
+        "hyperparameters": lineage["hyperparameters"],
+        "dataset": {"uri": lineage["dataset"]["uri"], "sha256": lineage["dataset"]["sha256"]},
+        "seed": lineage["seed"],
+        "metrics": [m.model_dump(mode="json", exclude_none=True) for m in result.metrics],
+        "sourceJob": {"name": job.name, **({"namespace": job.namespace} if job.namespace else {})},
+    }
+    options = registry.Options(insecure=spec.output.insecure) if spec.output.insecure else None
+    return str(registry.push_directory(result.artifacts.primary, target, config, options=options))

@@ -1,0 +1,8 @@
+"""kubetune's TGI-compatible runtime (``kubetune serve``): transformers + peft behind TGI's HTTP API.
+
+Modules, from the wire inwards: :mod:`config` (flags), :mod:`app` and :mod:`chat` (routes),
+:mod:`protocol` (wire formats), :mod:`validation` (TGI's request rules), :mod:`inference` (one
+request's trip), :mod:`batcher` (scheduling), :mod:`engine` and :mod:`sampling` (the model),
+:mod:`metrics`, :mod:`faults`, :mod:`quantize`, :mod:`server` (the process). Importing this
+package imports nothing heavy.
+"""

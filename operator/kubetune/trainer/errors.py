@@ -1,0 +1,48 @@
+"""Errors the trainer raises on purpose, each with the process exit code it maps to.
+
+A :class:`UserError` is something the user fixes (the spec, the dataset, the budget, the
+hardware asked for); the entry points print its message as one line, write it to the
+termination log and exit 1, never with a traceback. Anything else escaping the trainer is a
+bug. This module holds only the types and the exit codes; it must not import torch.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 1
+EXIT_GATE_NOT_MET = 2
+EXIT_INTERNAL_ERROR = 3
+EXIT_TERMINATED = 143  # 128 + SIGTERM: a checkpoint was written, run again to resume
+
+
+class TrainerError(Exception):
+    """Base of the trainer's deliberate errors."""
+
+    exit_code = EXIT_INTERNAL_ERROR
+
+
+class UserError(TrainerError):
+    """A problem with the spec, the data or the environment that the user can fix."""
+
+    exit_code = EXIT_USER_ERROR
+
+
+class PreflightFailed(UserError):
+    """The preflight found problems; ``problems`` lists them (the message is the first one)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}" if problems else "preflight failed")
+
+
+class Terminated(TrainerError):
+    """SIGTERM (or SIGINT) arrived; a checkpoint was written at ``step``."""
+
+    exit_code = EXIT_TERMINATED
+
+    def __init__(self, step: int, checkpoint: str | None) -> None:
+        self.step = step
+        self.checkpoint = checkpoint
+        where = f", checkpoint {checkpoint}" if checkpoint else ""
+        super().__init__(f"stopped by a signal at step {step}{where}; run again to resume")

@@ -1,0 +1,79 @@
+"""Writing the results of a run: adapter, merged model, int8 export and model card.
+
+Layout of the output directory::
+
+    adapter/      peft adapter: adapter_model.safetensors + adapter_config.json (+ card)
+    model/        the whole model instead, for full fine-tuning (+ tokenizer, card)
+    merged/       base with the adapter merged in, when spec.output.merge (+ tokenizer)
+    int8/         int8 weight-only export, when spec.output.quantize is int8
+    model-card.json, MODEL_CARD.md
+
+Merging changes the model in place, so export runs after evaluation. Plain files only; pushing
+to a registry is the caller's business.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from kubetune.api.v1alpha1.finetunejob import FineTuneJobSpec
+from kubetune.trainer import card, quantize
+from kubetune.trainer.result import Artifacts
+
+
+def _fresh(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def weights(
+    model: Any, tokenizer: Any, method: ModuleType, spec: FineTuneJobSpec, out: Path, labels: list[str]
+) -> tuple[Artifacts, Any]:
+    """Write adapter/model, merged and int8 directories; returns them and the merged model (or None)."""
+    arts = Artifacts(dir=str(out))
+    if method.ADAPTER:
+        adapter = _fresh(out / "adapter")
+        model.save_pretrained(str(adapter), safe_serialization=True)
+        if labels:
+            (adapter / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
+        arts.adapter = str(adapter)
+    else:
+        whole = _fresh(out / "model")
+        model.save_pretrained(str(whole), safe_serialization=True)
+        tokenizer.save_pretrained(str(whole))
+        arts.model = str(whole)
+        arts.registry_kind = "merged"
+    merged_model: Any = None
+    if spec.output.merge or spec.output.quantize == "int8":
+        merged_model = model.merge_and_unload() if method.ADAPTER else model
+        if spec.output.merge and method.ADAPTER:
+            merged = _fresh(out / "merged")
+            merged_model.save_pretrained(str(merged), safe_serialization=True)
+            tokenizer.save_pretrained(str(merged))
+            arts.merged = str(merged)
+        elif spec.output.merge:
+            arts.merged = arts.model  # a full fine-tune is already a whole model
+    if spec.output.quantize == "int8":
+        arts.int8 = str(quantize.export(merged_model, tokenizer, _fresh(out / "int8")))
+    return arts, merged_model
+
+
+def write_card(data: dict[str, Any], arts: Artifacts, out: Path) -> Artifacts:
+    """Write the card next to the artifacts and into each artifact directory."""
+    text = card.markdown(data)
+    body = json.dumps(data, indent=2, default=str)
+    (out / "model-card.json").write_text(body, encoding="utf-8")
+    (out / "MODEL_CARD.md").write_text(text, encoding="utf-8")
+    for d in (arts.adapter, arts.model, arts.merged, arts.int8):
+        if d:
+            (Path(d) / "model-card.json").write_text(body, encoding="utf-8")
+            (Path(d) / "README.md").write_text(text, encoding="utf-8")
+    arts.model_card = str(out / "model-card.json")
+    arts.model_card_markdown = str(out / "MODEL_CARD.md")
+    return arts

@@ -1,0 +1,270 @@
+"""The training loop: micro-batches, gradient accumulation, schedule, checkpoints, signals.
+
+One optimizer step consumes ``gradientAccumulationSteps`` micro-batches; the loss is the sum
+of their token losses divided by the step's count of trainable tokens, so accumulation does
+not change the objective. Progress goes to a :class:`~kubetune.trainer.progress.Sink` as
+structured events. A checkpoint is written every ``checkpointEverySteps`` steps and when a
+stop is requested (SIGTERM/SIGINT, through :class:`StopFlag`), after which the loop raises
+:class:`~kubetune.trainer.errors.Terminated`; a new run resumes from the last complete
+checkpoint at the same step and data position. Does not load models or data, nor evaluate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kubetune import logs
+from kubetune.trainer import batching, checkpoint
+from kubetune.trainer.batching import Batching, Position
+from kubetune.trainer.encoding import Encoded
+from kubetune.trainer.errors import Terminated
+from kubetune.trainer.progress import PhaseEvent, ProgressEvent, Sink
+
+log = logging.getLogger(__name__)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the loop checkpoints and stops at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C stops without waiting for the checkpoint
+        self.requested = True
+        self.signal = signum
+        log.warning("stop requested; checkpointing at the next step", extra=logs.fields(signal=signum))
+
+    def install(self) -> StopFlag:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # outside the main thread signal() raises: the caller keeps its own handlers
+            with contextlib.suppress(ValueError):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """Everything the loop needs besides the model and the data."""
+
+    total_steps: int
+    batches_per_epoch: int
+    batching: Batching
+    pad_id: int
+    accumulation: int = 1
+    learning_rate: float = 2e-4
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    device: str = "cpu"
+    autocast_dtype: str | None = None  # "bfloat16" / "float16" on CUDA; None = fp32
+    checkpoint_dir: Path | None = None
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    log_every: int = 1
+    causal: bool = True  # a causal LM (pass use_cache=False); else a classifier
+
+
+@dataclasses.dataclass
+class LoopResult:
+    """What one attempt of the loop did."""
+
+    steps: int
+    total_steps: int
+    final_loss: float | None
+    losses: list[tuple[int, float]]
+    tokens: int  # effective (non-padding) tokens processed by this attempt
+    seconds: float  # training time of this attempt
+    elapsed_total: float  # training time over every attempt
+    resumed_from: int | None
+    learning_rate: float | None = None  # after the last step
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def _optimizer(model: Any, cfg: LoopConfig) -> Any:
+    import torch
+
+    decay: list[Any] = []
+    no_decay: list[Any] = []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate)
+
+
+def _scheduler(optimizer: Any, cfg: LoopConfig) -> Any:
+    from transformers import get_scheduler
+
+    warmup = math.ceil(cfg.warmup_ratio * cfg.total_steps)
+    return get_scheduler(
+        cfg.scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=cfg.total_steps
+    )
+
+
+def _to(batch: dict[str, Any], device: str) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def train(
+    model: Any, data: Sequence[Encoded], cfg: LoopConfig, sink: Sink, stop: StopFlag | None = None
+) -> LoopResult:
+    """Train ``model`` on ``data`` to ``cfg.total_steps``, resuming from a checkpoint if any."""
+    import torch
+
+    stop = stop or StopFlag()
+    optimizer = _optimizer(model, cfg)
+    scheduler = _scheduler(optimizer, cfg)
+    scaler = torch.amp.GradScaler("cuda") if cfg.autocast_dtype == "float16" else None
+    step, position, elapsed_before, resumed_from = 0, Position(), 0.0, None
+    resumed_loss: float | None = None
+    if cfg.checkpoint_dir is not None:
+        checkpoint.clean(cfg.checkpoint_dir, keep=0)
+        found = checkpoint.latest(cfg.checkpoint_dir)
+        if found is not None:
+            state = checkpoint.load(
+                found, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler
+            )
+            step, resumed_from = int(state["step"]), int(state["step"])
+            position = Position(**state["position"])
+            elapsed_before = float(state.get("elapsed", 0.0))
+            resumed_loss = state.get("loss")
+            sink.emit(
+                PhaseEvent(
+                    "training",
+                    f"resumed from checkpoint at step {step}",
+                    {"checkpoint": str(found), "step": step},
+                )
+            )
+    lengths = [e.length for e in data]
+    micro = batching.stream(lengths, cfg.batching, position)
+    losses: list[tuple[int, float]] = []
+    tokens = 0
+    started = time.monotonic()
+    last_saved = step
+    model.train()
+    autocast = (
+        torch.autocast("cuda", dtype=getattr(torch, cfg.autocast_dtype))
+        if cfg.autocast_dtype and cfg.device.startswith("cuda")
+        else None
+    )
+    done_this_attempt = 0
+
+    def save(at: int) -> Path | None:
+        if cfg.checkpoint_dir is None:
+            return None
+        spent = elapsed_before + time.monotonic() - started
+        path = checkpoint.save(
+            cfg.checkpoint_dir,
+            at,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            state={
+                "position": dataclasses.asdict(position),
+                "elapsed": spent,
+                "loss": losses[-1][1] if losses else None,
+            },
+        )
+        checkpoint.clean(cfg.checkpoint_dir, cfg.keep_checkpoints)
+        sink.emit(PhaseEvent("checkpoint", f"checkpoint at step {at}", {"step": at, "path": str(path)}))
+        return path
+
+    while step < cfg.total_steps:
+        if stop.requested:
+            path = (
+                save(step)
+                if step != last_saved or cfg.checkpoint_dir is None
+                else checkpoint.latest(cfg.checkpoint_dir)
+            )
+            raise Terminated(step, str(path) if path else None)
+        chunk = []
+        for _ in range(cfg.accumulation):
+            pos, plan = next(micro)
+            chunk.append(plan)
+            position = Position(pos.epoch, pos.index + 1)
+        counts = [batching.tokens_of(b, data) for b in chunk]
+        step_trainable = max(1, sum(c[1] for c in counts))
+        step_loss = 0.0
+        for plan, (n_tokens, n_trainable) in zip(chunk, counts, strict=True):
+            batch = _to(batching.collate(plan, data, cfg.pad_id, packed=cfg.batching.packing), cfg.device)
+            if cfg.causal:
+                batch["use_cache"] = False  # a cache would also disable the packed-sequence mask
+            if autocast is not None:
+                with autocast:
+                    out = model(**batch)
+            else:
+                out = model(**batch)
+            loss_sum = out.loss.float() * n_trainable
+            scaled = loss_sum / step_trainable
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            step_loss += float(loss_sum.detach())
+            tokens += n_tokens
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(
+            [p for g in optimizer.param_groups for p in g["params"]], cfg.max_grad_norm
+        )
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        done_this_attempt += 1
+        loss_value = step_loss / step_trainable
+        losses.append((step, loss_value))
+        if step % cfg.log_every == 0 or step == cfg.total_steps or step == 1:
+            spent = time.monotonic() - started
+            sink.emit(
+                ProgressEvent(
+                    step=step,
+                    total_steps=cfg.total_steps,
+                    epoch=position.epoch + position.index / max(1, cfg.batches_per_epoch),
+                    loss=round(loss_value, 6),
+                    learning_rate=float(scheduler.get_last_lr()[0]),
+                    tokens_per_second=tokens / spent if spent > 0 else 0.0,
+                    eta_seconds=spent / done_this_attempt * (cfg.total_steps - step),
+                )
+            )
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.total_steps:
+            save(step)
+            last_saved = step
+    seconds = time.monotonic() - started
+    if cfg.checkpoint_dir is not None and step != last_saved and done_this_attempt:
+        save(step)  # the final state, so an interrupted evaluation or export need not retrain
+    return LoopResult(
+        steps=step,
+        total_steps=cfg.total_steps,
+        final_loss=losses[-1][1] if losses else resumed_loss,
+        losses=losses,
+        tokens=tokens,
+        seconds=seconds,
+        elapsed_total=elapsed_before + seconds,
+        resumed_from=resumed_from,
+        learning_rate=float(scheduler.get_last_lr()[0]),
+    )

@@ -1,0 +1,357 @@
+"""One run of a FineTuneJob: preflight -> train -> evaluate -> export, and its result.json.
+
+Shared by the training pod (``python -m kubetune.trainer``) and local mode (``kubetune run``).
+Base-model scores are taken before training starts, on the very model training starts from
+(and cached beside the checkpoints, so a resumed run does not redo them). User problems end
+as a :class:`~kubetune.trainer.result.RunResult` with exit code 1, an unmet gate with 2, a
+stop signal with 143 after a checkpoint; anything else is a bug and propagates. Does not push
+to a registry and does not parse command lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubetune import logs
+from kubetune.api.v1alpha1.base import rfc3339
+from kubetune.trainer import card as model_card
+from kubetune.trainer import checkpoint, evaluate, export, loop, models, preflight, pricing
+from kubetune.trainer import report as report_io
+from kubetune.trainer.batching import Batching, plan_epoch
+from kubetune.trainer.errors import (
+    EXIT_GATE_NOT_MET,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USER_ERROR,
+    Terminated,
+    UserError,
+)
+from kubetune.trainer.preflight import Hardware
+from kubetune.trainer.progress import PhaseEvent, ProgressEvent, Sink, to_status
+from kubetune.trainer.result import GateResult, RunResult, Training
+from kubetune.trainer.spec import JobSpec
+
+log = logging.getLogger(__name__)
+BASE_SCORES = "base-scores.json"
+
+
+@dataclasses.dataclass
+class Options:
+    """Where a run writes and how it behaves."""
+
+    output_dir: Path
+    checkpoint_dir: Path | None = None  # default: <output_dir>/checkpoints
+    hardware: Hardware = "here"
+    dry_run: bool = False
+    keep_checkpoints: int = 3
+    stop: loop.StopFlag | None = None
+    cuda: bool | None = None  # override detection (tests)
+    on_preflight: Callable[[report_io.Report], None] | None = None  # e.g. print the table
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.checkpoint_dir or self.output_dir / "checkpoints"
+
+
+def _now() -> str:
+    return rfc3339(datetime.now(UTC))
+
+
+def run_preflight(job: JobSpec, opts: Options, sink: Sink) -> tuple[RunResult, preflight.Outcome]:
+    """The preflight alone; writes preflight.json (result.json is :func:`finish`'s job)."""
+    started = _now()
+    sink.emit(PhaseEvent("preflight", f"checking {job.name}: dataset, template, method, budget"))
+    outcome = preflight.run(job, hardware=opts.hardware, cuda=opts.cuda)
+    report = outcome.report
+    report_io.save(report, opts.output_dir / "preflight.json")
+    if opts.on_preflight is not None:
+        opts.on_preflight(report)
+    summary = report.summary()
+    sink.emit(
+        PhaseEvent(
+            "preflight",
+            "passed" if report.passed else "failed",
+            {"passed": report.passed, "preflight": summary.to_wire()},
+        )
+    )
+    if not report.passed:
+        result = RunResult(
+            job=job.name,
+            outcome="PreflightFailed",
+            exit_code=EXIT_USER_ERROR,
+            message=report.errors[0]
+            + (f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""),
+            preflight=summary,
+            start_time=started,
+            completion_time=_now(),
+        )
+        return result, outcome
+    result = RunResult(
+        job=job.name,
+        outcome="PreflightPassed",
+        exit_code=EXIT_OK,
+        message=f"preflight passed: {report.train_rows} rows, {report.estimated_steps} steps estimated",
+        preflight=summary,
+        start_time=started,
+        completion_time=_now(),
+    )
+    return result, outcome
+
+
+def finish(result: RunResult, out: Path, sink: Sink) -> RunResult:
+    """Write ``result.json`` and emit it as the run's last event (the operator reads it from the
+    pod's log: ``{"event": "phase", "phase": "result", "result": {...}}``)."""
+    result.write(out)
+    sink.emit(
+        PhaseEvent("result", result.outcome, {"result": result.model_dump(mode="json", exclude_none=True)})
+    )
+    return result
+
+
+def run(job: JobSpec, opts: Options, sink: Sink) -> RunResult:
+    """The whole run; always writes ``result.json`` to ``opts.output_dir``."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError(
+            "multi-node training (WORLD_SIZE > 1) is not supported by this trainer version yet; use numNodes: 1"
+        )
+    models.quiet_transformers()
+    result, outcome = run_preflight(job, opts, sink)
+    if result.outcome == "PreflightFailed" or opts.dry_run or job.spec.dry_run:
+        if result.outcome == "PreflightPassed":
+            result.outcome = "DryRunComplete"
+        return finish(result, opts.output_dir, sink)
+    try:
+        return finish(_train_and_export(job, opts, sink, result, outcome), opts.output_dir, sink)
+    except Terminated as stop:
+        result.outcome, result.exit_code, result.message = "Terminated", EXIT_TERMINATED, str(stop)
+        result.checkpoints = checkpoint.refs(opts.checkpoints)
+        result.completion_time = _now()
+        return finish(result, opts.output_dir, sink)
+    except UserError as exc:
+        result.outcome, result.exit_code, result.message = "Failed", EXIT_USER_ERROR, str(exc)
+        result.completion_time = _now()
+        return finish(result, opts.output_dir, sink)
+
+
+def _autocast(precision: str, cuda: bool) -> str | None:
+    import torch
+
+    if not cuda or precision == "fp32":
+        return None
+    if precision == "fp16":
+        return "float16"
+    if precision == "bf16" or torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return None
+
+
+def _seed(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _train_and_export(
+    job: JobSpec, opts: Options, sink: Sink, result: RunResult, outcome: preflight.Outcome
+) -> RunResult:
+    spec, hp = job.spec, job.spec.hyperparameters
+    prepared, tokenizer, source = outcome.prepared, outcome.tokenizer, outcome.model
+    method, env = outcome.method, outcome.env
+    assert prepared is not None and source is not None and method is not None and env is not None
+    device = "cuda" if env.cuda else "cpu"
+    labels = prepared.loaded.label_names
+    _claim_checkpoints(opts.checkpoints, job, prepared.loaded.sha256)
+    _seed(hp.seed)
+    extra = method.load_kwargs(spec, env)
+    placed = "device_map" in extra  # loaded onto the GPU by from_pretrained (4-bit)
+    sink.emit(PhaseEvent("loading", f"loading {spec.base_model.uri} for {spec.method.type} on {device}"))
+    model = models.load_model(
+        source.path,
+        env.task,
+        label_names=labels or None,
+        pad_token_id=tokenizer.pad_token_id,
+        seed=hp.seed,
+        extra=extra,
+        trust_remote_code=spec.base_model.trust_remote_code,
+    )
+    if not placed:
+        model.to(device)
+    base_scores = None
+    if spec.evaluation.compare_to_base and prepared.validation:
+        base_scores = _base_scores(model, prepared, tokenizer, spec, device, opts, sink)
+    _seed(hp.seed)
+    model = method.apply(model, spec, env)
+    if hp.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    if not placed:
+        model.to(device)
+    how = Batching(batch_size=hp.batch_size, seed=hp.seed, max_len=hp.max_seq_length, packing=hp.packing)
+    per_epoch_batches = len(plan_epoch([e.length for e in prepared.train], how, 0))
+    steps_per_epoch, total = preflight.steps_for(
+        per_epoch_batches, hp.epochs, hp.max_steps, hp.gradient_accumulation_steps
+    )
+    cfg = loop.LoopConfig(
+        total_steps=total,
+        batches_per_epoch=per_epoch_batches,
+        batching=how,
+        pad_id=int(tokenizer.pad_token_id),
+        accumulation=hp.gradient_accumulation_steps,
+        learning_rate=hp.learning_rate,
+        scheduler=hp.scheduler,
+        warmup_ratio=hp.warmup_ratio,
+        weight_decay=hp.weight_decay,
+        max_grad_norm=hp.max_grad_norm,
+        device=device,
+        autocast_dtype=_autocast(hp.precision, env.cuda),
+        checkpoint_dir=opts.checkpoints,
+        checkpoint_every=spec.checkpoint_every_steps,
+        keep_checkpoints=opts.keep_checkpoints,
+        log_every=1 if total <= 500 else max(1, total // 200),
+        causal=env.task == "causal",
+    )
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    sink.emit(
+        PhaseEvent(
+            "training",
+            f"{total} steps ({steps_per_epoch}/epoch), {trainable:,} trainable parameters",
+            {"totalSteps": total, "trainableParameters": trainable},
+        )
+    )
+    trained = loop.train(model, prepared.train, cfg, sink, opts.stop)
+    gpus = spec.resources.gpus_per_node * spec.resources.num_nodes if env.cuda else 0
+    hours = trained.elapsed_total / 3600 * gpus
+    price = (spec.budget.gpu_hourly_price if spec.budget else None) or pricing.gpu_for(
+        spec.resources.gpu_product
+    ).hourly_usd
+    result.training = Training(
+        steps=trained.steps,
+        total_steps=trained.total_steps,
+        final_loss=None if trained.final_loss is None else round(trained.final_loss, 6),
+        tokens_per_second=round(trained.tokens_per_second, 1) if trained.tokens else None,
+        train_seconds=round(trained.elapsed_total, 2),
+        resumed_from_step=trained.resumed_from,
+        device=device,
+        gpu_hours=round(hours, 5),
+        cost=round(hours * price, 4),
+        currency=spec.budget.currency if spec.budget else "USD",
+    )
+    tuned_scores = None
+    if prepared.validation:
+        sink.emit(
+            PhaseEvent("evaluating", f"scoring the tuned model on {len(prepared.validation)} held-out rows")
+        )
+        tuned_scores = evaluate.evaluate(model, prepared, tokenizer, spec.evaluation, device)
+        result.metrics = evaluate.compare(base_scores, tuned_scores, spec.evaluation.metrics)
+        result.samples = tuned_scores.samples
+    if trained.final_loss is not None:
+        result.progress = to_status(
+            ProgressEvent(
+                step=trained.steps,
+                total_steps=trained.total_steps,
+                epoch=trained.steps / steps_per_epoch,
+                loss=trained.final_loss,
+                learning_rate=trained.learning_rate or 0.0,
+                tokens_per_second=trained.tokens_per_second,
+                eta_seconds=0.0,
+                eval_loss=tuned_scores.values.get("loss") if tuned_scores else None,
+            )
+        )
+    verdict = evaluate.gate(spec.evaluation.gate, result.metrics)
+    if spec.evaluation.gate is not None or not prepared.validation:
+        result.gate = GateResult(
+            passed=verdict.passed,
+            message=verdict.message,
+            metric=spec.evaluation.gate.metric if spec.evaluation.gate else None,
+        )
+    else:
+        result.gate = GateResult(passed=True, message=verdict.message)
+    sink.emit(PhaseEvent("exporting", f"writing artifacts to {opts.output_dir}"))
+    arts, _ = export.weights(model, tokenizer, method, spec, opts.output_dir, labels)
+    lineage = model_card.lineage(
+        job=job.name,
+        namespace=job.namespace,
+        spec=spec,
+        base_revision=source.revision,
+        dataset_sha256=prepared.loaded.sha256,
+        dataset_format=prepared.format,
+        train_rows=len(prepared.train),
+        validation_rows=len(prepared.validation),
+    )
+    data = model_card.build(
+        lineage=lineage,
+        metrics=result.metrics,
+        gate=result.gate.model_dump(mode="json"),
+        training=result.training.model_dump(mode="json", exclude_none=True),
+        artifacts=arts.model_dump(mode="json", exclude_none=True),
+        demo_model=(source.path / "DEMO_MODEL.md").is_file(),
+        labels=labels or None,
+    )
+    result.artifacts = export.write_card(data, arts, opts.output_dir)
+    result.lineage = lineage
+    result.checkpoints = checkpoint.refs(opts.checkpoints)
+    passed = result.gate.passed
+    result.outcome = "Succeeded" if passed else "GateNotMet"
+    result.exit_code = EXIT_OK if passed else EXIT_GATE_NOT_MET
+    result.message = (
+        f"trained {trained.steps} steps; {verdict.message}"
+        if passed
+        else f"gate not met: {verdict.message}; artifacts kept in {opts.output_dir}, not registered"
+    )
+    result.completion_time = _now()
+    log.info("run finished", extra=logs.fields(outcome=result.outcome, steps=trained.steps))
+    return result
+
+
+def fingerprint(job: JobSpec, dataset_sha256: str) -> str:
+    """What checkpoints depend on: the spec's training-relevant parts and the data."""
+    import hashlib
+
+    spec = job.spec
+    relevant = {
+        "baseModel": spec.base_model.to_wire(),
+        "dataset": spec.dataset.to_wire(),
+        "method": spec.method.to_wire(),
+        "hyperparameters": spec.hyperparameters.to_wire(),
+        "datasetSha256": dataset_sha256,
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+def _claim_checkpoints(root: Path, job: JobSpec, dataset_sha256: str) -> None:
+    """Refuse to resume from checkpoints of a different spec or dataset."""
+    mark = root / "fingerprint"
+    current = fingerprint(job, dataset_sha256)
+    if mark.is_file() and mark.read_text(encoding="utf-8").strip() != current:
+        raise UserError(
+            f"the checkpoints in {root} were written for a different spec or dataset; delete them, "
+            "use another output directory, or run with --fresh"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    mark.write_text(current + "\n", encoding="utf-8")
+
+
+def _base_scores(
+    model: Any, prepared: Any, tokenizer: Any, spec: Any, device: str, opts: Options, sink: Sink
+) -> evaluate.Scores:
+    cache = opts.checkpoints / BASE_SCORES
+    if cache.is_file():
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        return evaluate.Scores(values=data["values"], samples=data.get("samples", []))
+    sink.emit(PhaseEvent("evaluating", f"scoring the base model on {len(prepared.validation)} held-out rows"))
+    scores = evaluate.evaluate(model, prepared, tokenizer, spec.evaluation, device)
+    opts.checkpoints.mkdir(parents=True, exist_ok=True)
+    clean = {k: v for k, v in scores.values.items() if not (math.isnan(v) or math.isinf(v))}
+    cache.write_text(json.dumps({"values": clean, "samples": scores.samples}), encoding="utf-8")
+    return scores

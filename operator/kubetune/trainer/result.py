@@ -1,0 +1,109 @@
+"""``result.json``: what one trainer run produced, for the operator and for people.
+
+Written to the output directory at the end of every run (also a failed preflight, a gate not
+met, a dry run). camelCase on the wire like the API; ``preflight``, ``progress``,
+``checkpoints`` and ``metrics`` reuse the API's status models, so the operator copies them to
+``status`` as they are. Pure pydantic; no torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from kubetune.api.v1alpha1.common import MetricComparison
+from kubetune.api.v1alpha1.finetunejob import CheckpointRef, PreflightSummary, Progress
+
+FILENAME = "result.json"
+Outcome = Literal[
+    "Succeeded",  # trained, evaluated, exported; the gate passed (or none was set)
+    "GateNotMet",  # trained and exported, but not to be registered
+    "PreflightPassed",  # the preflight subcommand: checks passed, nothing trained
+    "DryRunComplete",  # spec.dryRun / --dry-run: stopped after a passing preflight
+    "PreflightFailed",
+    "Failed",  # a user problem after the preflight (or an internal error, exit code 3)
+    "Terminated",  # stopped by a signal after writing a checkpoint
+]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+
+class GateResult(_Wire):
+    passed: bool = Field(description="Whether the tuned model may be registered.")
+    message: str = Field(description="Why, in one line.")
+    metric: str | None = Field(default=None, description="The gate's metric, when a gate is set.")
+
+
+class Artifacts(_Wire):
+    dir: str = Field(description="Output directory of the run.")
+    adapter: str | None = Field(default=None, description="peft adapter (safetensors + adapter_config.json).")
+    model: str | None = Field(default=None, description="Whole model (full fine-tuning).")
+    merged: str | None = Field(default=None, description="Base model with the adapter merged in.")
+    int8: str | None = Field(default=None, description="int8 weight-only export (loads on CPU).")
+    model_card: str | None = Field(default=None, description="model-card.json")
+    model_card_markdown: str | None = Field(default=None, description="MODEL_CARD.md")
+    registry_kind: Literal["adapter", "merged"] = Field(
+        default="adapter", description="What to register: the adapter, or the whole model for full."
+    )
+
+    @property
+    def primary(self) -> str | None:
+        """The directory to register: the adapter, or the whole model."""
+        return self.adapter or self.model
+
+
+class Training(_Wire):
+    steps: int = 0
+    total_steps: int = 0
+    final_loss: float | None = None
+    tokens_per_second: float | None = Field(default=None, description="Effective (non-padding) tokens/s.")
+    train_seconds: float = Field(default=0.0, description="Training time over every attempt.")
+    resumed_from_step: int | None = None
+    device: str = "cpu"
+    gpu_hours: float = 0.0
+    cost: float = 0.0
+    currency: str = "USD"
+
+
+class RunResult(_Wire):
+    """The content of ``result.json``."""
+
+    api_version: str = "kubetune.io/v1alpha1"
+    kind: Literal["TrainerResult"] = "TrainerResult"
+    job: str
+    outcome: Outcome
+    exit_code: int
+    message: str = ""
+    preflight: PreflightSummary | None = None
+    progress: Progress | None = None
+    training: Training | None = None
+    checkpoints: list[CheckpointRef] = Field(default_factory=list)
+    metrics: list[MetricComparison] = Field(default_factory=list)
+    gate: GateResult | None = None
+    artifacts: Artifacts | None = None
+    lineage: dict[str, Any] = Field(default_factory=dict)
+    samples: list[dict[str, str]] = Field(default_factory=list, description="A few held-out generations.")
+    start_time: str | None = None
+    completion_time: str | None = None
+
+    def write(self, out_dir: Path) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / FILENAME
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(
+            json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2), encoding="utf-8"
+        )
+        tmp.replace(path)
+        return path
+
+
+def read(out_dir: Path) -> RunResult:
+    return RunResult.model_validate_json((out_dir / FILENAME).read_text(encoding="utf-8"))
