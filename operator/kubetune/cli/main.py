@@ -12,9 +12,9 @@ import sys
 
 import kubetune
 
-# Subcommand modules; each has register(subparsers). Optional ones may be absent in a
+# Subcommand modules (kubetune.cli.<name>); each has register(subparsers). Optional ones may be absent in a
 # partial install (e.g. without the trainer extra) and are skipped with no error.
-_SUBCOMMANDS = ("validate", "run", "registry", "serve")
+_SUBCOMMANDS = ("validate", "run", "registry", "serve", "verify")
 
 
 class UserError(Exception):

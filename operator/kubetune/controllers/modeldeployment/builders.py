@@ -1,0 +1,313 @@
+"""Pure builders for a ModelDeployment's children: one Deployment per revision, Services, route.
+
+A revision is a hash over the serving-relevant spec (base model, adapters resolved to digest
+references, runtime, resources, verification); a new Adapter digest therefore starts a canary,
+while scaling replicas does not. Each revision's Deployment runs the TGI image with
+``--model-id``, ``LORA_ADAPTERS=name=/adapters/name`` and ``--quantize``, fed by init
+containers that pull the digest-pinned artifacts, and guarded by a startup probe on a verifier
+sidecar that sends the golden prompt with each ``adapter_id`` and fails while an answer equals
+the base model's. Traffic follows the canary weight by replica ratio behind one Service, or by
+Gateway API HTTPRoute weights. No I/O, clock or randomness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Literal
+
+from kubetune.api.v1alpha1 import API_VERSION, ModelDeployment
+
+Manifest = dict[str, Any]
+Track = Literal["stable", "canary"]
+
+DEFAULT_KUBETUNE_IMAGE = "ghcr.io/kubetune/kubetune:0.1.0"
+MODELS_DIR = "/models"
+ADAPTERS_DIR = "/adapters"
+VERIFIER_PORT = 8090
+
+LABEL_MDEP = "kubetune.io/modeldeployment"
+LABEL_REVISION = "kubetune.io/revision"
+LABEL_TRACK = "kubetune.io/track"
+
+
+def _name(mdep: ModelDeployment) -> str:
+    if not mdep.metadata.name:
+        raise ValueError("ModelDeployment has no metadata.name")
+    return mdep.metadata.name
+
+
+def revision(mdep: ModelDeployment, adapter_refs: dict[str, str]) -> str:
+    """10 hex characters identifying what is served; ``adapter_refs`` maps adapter name -> digest ref."""
+    spec = mdep.spec
+    missing = [a.name for a in spec.adapters if a.name not in adapter_refs and a.ref is None]
+    if missing:
+        raise ValueError(f"adapters {missing} have no resolved reference")
+    served = {
+        "baseModel": spec.base_model.to_wire(),
+        "adapters": [{"name": a.name, "ref": a.ref or adapter_refs[a.name]} for a in spec.adapters],
+        "runtime": spec.runtime.to_wire(),
+        "resources": spec.resources.to_wire(),
+        "verification": spec.verification.to_wire(),
+    }
+    blob = json.dumps(served, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def replicas(total: int, weight: int, *, gateway: bool) -> tuple[int, int]:
+    """(stable, canary) replica counts for a canary ``weight`` in percent.
+
+    By replica ratio, the pods share one Service, so the split approximates the weight (at
+    least one pod on each side while both take traffic). With a Gateway the route carries the
+    weight, so stable stays at full size (warm for a rollback) and the canary gets its share.
+    """
+    if weight <= 0:
+        return total, 0
+    canary = max(1, math.ceil(total * weight / 100))
+    if gateway:
+        return total, canary
+    if weight >= 100:
+        return 0, max(total, 1)
+    canary = min(canary, max(total - 1, 1))
+    stable = max(total - canary, 1)
+    return stable, canary
+
+
+def labels(mdep: ModelDeployment, rev: str | None = None, track: Track | None = None) -> dict[str, str]:
+    out = {
+        LABEL_MDEP: _name(mdep),
+        "app.kubernetes.io/managed-by": "kubetune",
+        "app.kubernetes.io/part-of": "kubetune",
+    }
+    if rev:
+        out[LABEL_REVISION] = rev
+    if track:
+        out[LABEL_TRACK] = track
+    return out
+
+
+def owner_reference(mdep: ModelDeployment) -> Manifest:
+    if not mdep.metadata.uid:
+        raise ValueError("ModelDeployment has no metadata.uid; build children from the stored object")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelDeployment",
+        "name": _name(mdep),
+        "uid": mdep.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _meta(mdep: ModelDeployment, name: str, lab: dict[str, str]) -> Manifest:
+    return {
+        "name": name,
+        "namespace": mdep.metadata.namespace,
+        "labels": lab,
+        "ownerReferences": [owner_reference(mdep)],
+    }
+
+
+def _model_id(mdep: ModelDeployment) -> tuple[str, list[Manifest]]:
+    """TGI's --model-id, and the init container that fetches the base model when TGI cannot."""
+    uri = mdep.spec.base_model.uri
+    if uri.startswith("hf://"):
+        ident = uri.removeprefix("hf://").split("@", 1)[0]
+        return ident, []
+    if uri.startswith("oci://"):
+        target = f"{MODELS_DIR}/base"
+        return target, [_pull("pull-base-model", uri, target)]
+    if uri.startswith("pvc://"):
+        claim, _, path = uri.removeprefix("pvc://").partition("/")
+        return f"/mnt/pvc/{claim}/{path}".rstrip("/"), []
+    return uri, []
+
+
+def _pull(name: str, ref: str, target: str) -> Manifest:
+    return {
+        "name": name,
+        "image": DEFAULT_KUBETUNE_IMAGE,
+        "command": ["kubetune", "registry", "pull", ref, target],
+        "env": [{"name": "DOCKER_CONFIG", "value": "/var/run/kubetune/registry"}],
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODELS_DIR},
+            {"name": "adapters", "mountPath": ADAPTERS_DIR},
+        ],
+        "securityContext": _security_context(),
+    }
+
+
+def _security_context() -> Manifest:
+    return {
+        "allowPrivilegeEscalation": False,
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def deployment(
+    mdep: ModelDeployment,
+    rev: str,
+    track: Track,
+    count: int,
+    adapter_refs: dict[str, str],
+    *,
+    kubetune_image: str = DEFAULT_KUBETUNE_IMAGE,
+) -> Manifest:
+    """The Deployment serving one revision."""
+    spec = mdep.spec
+    rt = spec.runtime
+    model_id, inits = _model_id(mdep)
+    lora: list[str] = []
+    for a in spec.adapters:
+        target = f"{ADAPTERS_DIR}/{a.name}"
+        inits.append(_pull(f"pull-adapter-{a.name}", a.ref or adapter_refs[a.name], target))
+        lora.append(f"{a.name}={target}")
+    for init in inits:
+        init["image"] = kubetune_image
+    args = ["--model-id", model_id, "--port", str(rt.port), "--hostname", "0.0.0.0"]
+    args += ["--max-concurrent-requests", str(rt.max_concurrent_requests)]
+    if rt.quantize:
+        args += ["--quantize", rt.quantize]
+    if rt.max_input_tokens is not None:
+        args += ["--max-input-tokens", str(rt.max_input_tokens)]
+    if rt.max_total_tokens is not None:
+        args += ["--max-total-tokens", str(rt.max_total_tokens)]
+    args += rt.args
+    env: list[Manifest] = [{"name": "HF_HOME", "value": f"{MODELS_DIR}/hf"}]
+    if lora:
+        env.append({"name": "LORA_ADAPTERS", "value": ",".join(lora)})
+    if spec.base_model.secret_ref is not None:
+        ref = spec.base_model.secret_ref
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    res = spec.resources
+    amounts: dict[str, int | str] = {}
+    if res.cpu is not None:
+        amounts["cpu"] = res.cpu
+    if res.memory is not None:
+        amounts["memory"] = res.memory
+    if res.gpus:
+        amounts["nvidia.com/gpu"] = res.gpus
+    server: Manifest = {
+        "name": "tgi",
+        "image": rt.image,
+        "args": args,
+        "env": env,
+        "ports": [{"name": "http", "containerPort": rt.port}],
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODELS_DIR},
+            {"name": "adapters", "mountPath": ADAPTERS_DIR},
+        ],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5},
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 6,
+        },
+    }
+    if amounts:
+        server["resources"] = {"requests": dict(amounts), "limits": dict(amounts)}
+    containers = [server]
+    if spec.verification.enabled and spec.adapters:
+        # TGI answers with the base model for an adapter it failed to load; the verifier makes
+        # the pod fail its startup probe instead.
+        containers.append(
+            {
+                "name": "verifier",
+                "image": kubetune_image,
+                "command": ["kubetune", "verify-adapters"],
+                "args": [
+                    "--url",
+                    f"http://127.0.0.1:{rt.port}",
+                    "--listen",
+                    f"0.0.0.0:{VERIFIER_PORT}",
+                    "--prompt",
+                    spec.verification.prompt,
+                    "--max-new-tokens",
+                    str(spec.verification.max_new_tokens),
+                    "--adapters",
+                    ",".join(a.name for a in spec.adapters),
+                ],
+                "ports": [{"name": "verifier", "containerPort": VERIFIER_PORT}],
+                "startupProbe": {
+                    "httpGet": {"path": "/verified", "port": "verifier"},
+                    "periodSeconds": 5,
+                    "failureThreshold": 120,
+                },
+                "securityContext": _security_context(),
+            }
+        )
+    pod_labels = labels(mdep, rev, track)
+    pod: Manifest = {
+        "initContainers": inits,
+        "containers": containers,
+        "volumes": [{"name": "models", "emptyDir": {}}, {"name": "adapters", "emptyDir": {}}],
+        "terminationGracePeriodSeconds": 90,
+    }
+    if res.node_selector:
+        pod["nodeSelector"] = dict(sorted(res.node_selector.items()))
+    if res.tolerations:
+        pod["tolerations"] = [t.to_wire() for t in res.tolerations]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(mdep, f"{_name(mdep)}-{rev}", pod_labels),
+        "spec": {
+            "replicas": count,
+            "selector": {"matchLabels": {LABEL_MDEP: _name(mdep), LABEL_REVISION: rev}},
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod},
+        },
+    }
+
+
+def service(mdep: ModelDeployment, track: Track | None = None) -> Manifest:
+    """The Service clients use (``track=None``: every pod, for replica-ratio routing), or one per
+    track for Gateway API backends."""
+    name = _name(mdep) if track is None else f"{_name(mdep)}-{track}"
+    selector = {LABEL_MDEP: _name(mdep)}
+    if track is not None:
+        selector[LABEL_TRACK] = track
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(mdep, name, labels(mdep)),
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        },
+    }
+
+
+def http_route(mdep: ModelDeployment, weight: int) -> Manifest:
+    """A Gateway API HTTPRoute splitting traffic by weight; an A/B header always picks the canary."""
+    gw = mdep.spec.rollout.traffic_routing.gateway
+    if gw is None:
+        raise ValueError("spec.rollout.trafficRouting.gateway is not set")
+    name = _name(mdep)
+    backends = [
+        {"name": f"{name}-stable", "port": 80, "weight": 100 - weight},
+        {"name": f"{name}-canary", "port": 80, "weight": weight},
+    ]
+    rules: list[Manifest] = []
+    if gw.header is not None:
+        rules.append(
+            {
+                "matches": [
+                    {"headers": [{"type": "Exact", "name": gw.header.name, "value": gw.header.value}]}
+                ],
+                "backendRefs": [{"name": f"{name}-canary", "port": 80}],
+            }
+        )
+    rules.append({"backendRefs": backends})
+    spec: Manifest = {"parentRefs": gw.parent_refs, "rules": rules}
+    if gw.hostnames:
+        spec["hostnames"] = gw.hostnames
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _meta(mdep, name, labels(mdep)),
+        "spec": spec,
+    }

@@ -1,0 +1,134 @@
+"""ModelDeployment children: revision hashing, replica split, TGI Deployment, route, golden files.
+
+Regenerate golden files after an intended change with ``UPDATE_GOLDEN=1`` and review the diff.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubetune.api.v1alpha1 import ModelDeployment
+from kubetune.controllers.modeldeployment import builders
+
+GOLDEN = Path(__file__).parent / "golden"
+DIGEST = "oci://registry.test/ml/bot@sha256:" + "a" * 64
+DIGEST2 = "oci://registry.test/ml/bot@sha256:" + "b" * 64
+
+
+def make(**spec: Any) -> ModelDeployment:
+    base: dict[str, Any] = {
+        "baseModel": {"uri": "oci://registry.test/models/llama@sha256:" + "c" * 64},
+        "adapters": [{"name": "bot", "adapter": "bot-v1"}],
+        "replicas": 4,
+        "resources": {"gpus": 1, "memory": "24Gi"},
+        "runtime": {"quantize": "bitsandbytes", "maxInputTokens": 1024, "maxTotalTokens": 2048},
+    }
+    base.update(spec)
+    return ModelDeployment.model_validate(
+        {
+            "kind": "ModelDeployment",
+            "metadata": {"name": "bot", "namespace": "ml", "uid": "u-1"},
+            "spec": base,
+        }
+    )
+
+
+def test_revision_changes_with_adapter_digest_but_not_replicas_or_rollout() -> None:
+    rev = builders.revision(make(), {"bot": DIGEST})
+    assert len(rev) == 10
+    assert builders.revision(make(replicas=9), {"bot": DIGEST}) == rev
+    assert builders.revision(make(rollout={"steps": [{"setWeight": 100}]}), {"bot": DIGEST}) == rev
+    assert builders.revision(make(), {"bot": DIGEST2}) != rev
+    assert builders.revision(make(runtime={"quantize": "awq"}), {"bot": DIGEST}) != rev
+
+
+def test_unresolved_adapter_cannot_be_hashed() -> None:
+    with pytest.raises(ValueError, match="no resolved reference"):
+        builders.revision(make(), {})
+
+
+@pytest.mark.parametrize(
+    ("total", "weight", "gateway", "expected"),
+    [
+        (4, 0, False, (4, 0)),
+        (4, 25, False, (3, 1)),
+        (4, 50, False, (2, 2)),
+        (4, 100, False, (0, 4)),
+        (1, 10, False, (1, 1)),
+        (4, 10, True, (4, 1)),
+        (4, 60, True, (4, 3)),
+    ],
+)
+def test_replica_split_follows_weight(
+    total: int, weight: int, gateway: bool, expected: tuple[int, int]
+) -> None:
+    assert builders.replicas(total, weight, gateway=gateway) == expected
+
+
+def test_deployment_runs_tgi_with_adapters_quantize_and_pulls_by_digest() -> None:
+    dep = builders.deployment(make(), "abc123", "canary", 1, {"bot": DIGEST})
+    pod = dep["spec"]["template"]["spec"]
+    tgi = pod["containers"][0]
+    assert tgi["args"][:2] == ["--model-id", "/models/base"]
+    i = tgi["args"].index("--quantize")
+    assert tgi["args"][i + 1] == "bitsandbytes"
+    env = {e["name"]: e.get("value") for e in tgi["env"]}
+    assert env["LORA_ADAPTERS"] == "bot=/adapters/bot"
+    pulls = [c["command"] for c in pod["initContainers"]]
+    assert ["kubetune", "registry", "pull", DIGEST, "/adapters/bot"] in pulls
+    assert any(cmd[3].startswith("oci://registry.test/models/llama@sha256:") for cmd in pulls)
+    assert tgi["resources"]["limits"]["nvidia.com/gpu"] == 1
+    verifier = pod["containers"][1]
+    assert verifier["startupProbe"]["httpGet"]["path"] == "/verified"
+    assert "--adapters" in verifier["args"] and "bot" in verifier["args"]
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert labels["kubetune.io/revision"] == "abc123" and labels["kubetune.io/track"] == "canary"
+    assert dep["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+
+
+def test_hf_model_is_passed_to_tgi_without_a_pull() -> None:
+    dep = builders.deployment(
+        make(baseModel={"uri": "hf://org/model@main"}), "r", "stable", 1, {"bot": DIGEST}
+    )
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"][:2] == ["--model-id", "org/model"]
+    assert len(pod["initContainers"]) == 1
+
+
+def test_http_route_splits_by_weight_with_ab_header() -> None:
+    mdep = make(
+        rollout={
+            "trafficRouting": {
+                "gateway": {"parentRefs": [{"name": "gw"}], "header": {"name": "x-canary", "value": "1"}}
+            }
+        }
+    )
+    route = builders.http_route(mdep, 30)
+    header_rule, weighted = route["spec"]["rules"]
+    assert header_rule["backendRefs"] == [{"name": "bot-canary", "port": 80}]
+    assert [b["weight"] for b in weighted["backendRefs"]] == [70, 30]
+
+
+def test_children_match_golden() -> None:
+    mdep = make(
+        rollout={
+            "trafficRouting": {"gateway": {"parentRefs": [{"name": "gw"}], "hostnames": ["bot.example.com"]}}
+        }
+    )
+    docs = [
+        builders.deployment(mdep, "stable1", "stable", 4, {"bot": DIGEST}),
+        builders.deployment(mdep, "canary1", "canary", 1, {"bot": DIGEST2}),
+        builders.service(mdep),
+        builders.service(mdep, "canary"),
+        builders.http_route(mdep, 20),
+    ]
+    text = yaml.safe_dump_all(docs, sort_keys=True)
+    path = GOLDEN / "modeldeployment-canary.yaml"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert text == path.read_text(), (
+        f"{path} differs; if intended, regenerate with UPDATE_GOLDEN=1 and review"
+    )
