@@ -76,6 +76,10 @@ def analysis_due(rollout: RolloutSpec, status: ModelDeploymentStatus, now: datet
     if status.canary_weight <= 0 and not _at_analysis_step(rollout, status):
         return False
     last = status.analysis.time if status.analysis else None
+    # The first analysis of a canary waits one interval after its step began, as later ones do:
+    # run at once, it would see no canary traffic (Inconclusive; a rollback under
+    # onInconclusive=rollback).
+    last = last or status.step_started_at
     if last is None:
         return True
     return (now - _parse(last)).total_seconds() >= parse_duration(rollout.analysis.interval)

@@ -1,0 +1,122 @@
+"""One canary analysis run: ask Prometheus for every check's numbers, judge them, report an outcome.
+
+Sits between :mod:`.analysis` (which PromQL, which verdict) and :mod:`.canary` (what a verdict
+does to the rollout). For each enabled built-in check it asks the value for the canary and the
+stable revision and the canary's request count over the window; for each custom metric, its
+filled-in query; then :func:`analysis.judge` decides. Every question goes through an injected
+``query`` function (in production ``functools.partial(prometheus.Client(url).query,
+at=now.timestamp())``, so one run sees one instant), which keeps network and clock out of here.
+
+A :class:`~kubetune.clients.prometheus.PrometheusUnreachable` from any query ends the run as
+``AnalysisOutcome(reachable=False)``: the state machine holds and never promotes blind. A query
+Prometheus rejects (a typo in a custom metric) makes only that check Inconclusive, with
+Prometheus' message in its verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from kubetune.api.v1alpha1.base import parse_duration
+from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict
+from kubetune.clients.prometheus import PrometheusQueryError, PrometheusUnreachable
+from kubetune.controllers.modeldeployment import analysis
+from kubetune.controllers.modeldeployment.canary import AnalysisOutcome
+
+QueryFn = Callable[[str], float | None]
+"""One PromQL instant query -> its single value; None for no series, NaN as computed."""
+
+
+def promql_duration(duration: str) -> str:
+    """A spec duration written the way PromQL range selectors accept (``"1.5m"`` -> ``"90s"``).
+
+    The API allows decimals (``1.5m``) that PromQL rejects, so windows are always rewritten in
+    whole seconds, or milliseconds when needed.
+    """
+    ms = round(parse_duration(duration) * 1000)
+    if ms <= 0:
+        raise ValueError(f"window {duration!r} must be longer than 0")
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def enabled_builtins(spec: AnalysisSpec) -> set[str]:
+    """Names of the built-in checks the spec turns on (a null limit disables one)."""
+    limits = {
+        "errorRate": spec.builtin.max_error_rate_increase,
+        "p95Latency": spec.builtin.max_p95_latency_ratio,
+        "timePerToken": spec.builtin.max_time_per_token_ratio,
+        "queueTime": spec.builtin.max_queue_time_ratio,
+    }
+    return {name for name, limit in limits.items() if limit is not None}
+
+
+class _Asker:
+    """Runs each distinct query once per analysis run and keeps per-check query errors."""
+
+    def __init__(self, query: QueryFn) -> None:
+        self._query = query
+        self._seen: dict[str, float | None] = {}
+        self.errors: dict[str, str] = {}
+
+    def ask(self, check: str, promql: str) -> float | None:
+        if promql not in self._seen:
+            try:
+                self._seen[promql] = self._query(promql)
+            except PrometheusQueryError as exc:
+                self.errors.setdefault(check, str(exc))
+                self._seen[promql] = None
+        return self._seen[promql]
+
+
+def _count(value: float | None) -> int:
+    # increase() extrapolates to the window's edges, so counts are not whole numbers
+    return 0 if value is None or math.isnan(value) or math.isinf(value) else max(0, round(value))
+
+
+def analysis_outcome(
+    spec: AnalysisSpec, *, namespace: str, canary: str, stable: str, query: QueryFn
+) -> AnalysisOutcome:
+    """Query, judge and summarise one analysis of ``canary`` against ``stable`` in ``namespace``."""
+    window = promql_duration(spec.window)
+    asker = _Asker(query)
+    observations: dict[str, analysis.Observation] = {}
+    try:
+        enabled = enabled_builtins(spec)
+        canary_samples = 0
+        for q in analysis.builtin_queries(namespace, window):
+            canary_value_q, canary_count_q = q.for_revision(canary)
+            stable_value_q, _ = q.for_revision(stable)
+            canary_samples = _count(asker.ask(q.name, canary_count_q))
+            if q.name not in enabled:
+                continue
+            observations[q.name] = analysis.Observation(
+                canary=asker.ask(q.name, canary_value_q),
+                stable=asker.ask(q.name, stable_value_q),
+                samples=canary_samples,
+            )
+        for metric in spec.metrics:
+            promql = analysis.custom_query(
+                metric.query, canary=canary, stable=stable, namespace=namespace, window=window
+            )
+            observations[metric.name] = analysis.Observation(
+                canary=asker.ask(metric.name, promql), stable=None, samples=canary_samples
+            )
+    except PrometheusUnreachable as exc:
+        return AnalysisOutcome("Inconclusive", reachable=False, message=str(exc))
+    verdict, metrics = analysis.judge(spec, observations)
+    metrics = [_with_query_error(m, asker.errors) for m in metrics]
+    return AnalysisOutcome(verdict, metrics, message=summary(verdict, metrics))
+
+
+def _with_query_error(verdict: MetricVerdict, errors: dict[str, str]) -> MetricVerdict:
+    if verdict.name in errors and verdict.verdict == "Inconclusive":
+        return verdict.model_copy(update={"message": errors[verdict.name]})
+    return verdict
+
+
+def summary(verdict: str, metrics: list[MetricVerdict]) -> str:
+    """One line for events and logs: the verdict and the checks that decided it."""
+    deciding = [m for m in metrics if m.verdict == verdict] if verdict != "Pass" else metrics
+    parts = [f"{m.name} ({m.message})" if m.message else m.name for m in deciding]
+    return f"{verdict}: {', '.join(parts)}" if parts else verdict

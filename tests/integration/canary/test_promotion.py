@@ -1,0 +1,55 @@
+"""A healthy canary, judged on real Prometheus data, walks every step to promotion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
+
+from . import harness
+
+INTERVAL_S = 2.0
+
+
+def test_healthy_canary_goes_through_every_step_to_promotion(
+    prom: harness.Prometheus,
+    canary_servers: dict[str, harness.Server],
+    scrape: Callable[[str, str], tuple[str, str, str]],
+) -> None:
+    namespace, stable, canary = scrape("healthy", "promote")
+    spec = RolloutSpec.model_validate(
+        {
+            "steps": [
+                {"setWeight": 20},
+                {"analysis": {"intervals": 2}},
+                {"setWeight": 60},
+                {"analysis": {}},
+                {"setWeight": 100},
+            ],
+            "analysis": {"interval": "2s", "window": "10s", "minSamples": 10, "failureLimit": 2},
+        }
+    )
+    with harness.Traffic(canary_servers["stable"], canary_servers["healthy"], rate=20) as traffic:
+        run = harness.run_rollout(
+            spec,
+            prom=prom,
+            traffic=traffic,
+            namespace=namespace,
+            stable=stable,
+            canary_rev=canary,
+            deadline_s=40,
+        )
+    print(run.describe())
+    assert run.promoted and run.status.stable_revision == canary, run.describe()
+    actions = run.actions()
+    assert actions[: actions.index("Promoted") + 1][-1] == "Promoted"
+    weights = [h.message for h in run.status.history if h.action == "SetWeight"]
+    assert weights == ["canary weight 20%", "canary weight 60%", "canary weight 100%"], run.describe()
+    passed = [a for a in run.analyses if a.outcome.verdict == "Pass"]
+    assert [a.weight for a in passed] == [20, 20, 60], run.describe()
+    for a in passed:  # every check really ran on real numbers with enough canary samples
+        assert {m.name for m in a.outcome.metrics} == {"errorRate", "p95Latency", "timePerToken", "queueTime"}
+        assert all(
+            m.samples >= 10 and m.canary is not None and m.stable is not None for m in a.outcome.metrics
+        )
+    assert "AnalysisFailed" not in actions and run.end_counts["canary"].failed == 0
