@@ -94,9 +94,23 @@ class Kube:
         if kubeconfig is None and has_credentials():
             cfg = client.Configuration()
             _config.load_incluster_config(client_configuration=cfg)
+            cfg.connection_pool_maxsize = 32
             return cls(client.ApiClient(cfg))
         api: client.ApiClient = _config.new_client_from_config(config_file=kubeconfig)
+        # One client serves every operator worker thread; urllib3's default pool of 4
+        # connections would serialise them.
+        api.rest_client.pool_manager.connection_pool_kw["maxsize"] = 32
         return cls(api)
+
+    @classmethod
+    def with_token(cls, host: str, token: str, ca_file: str | None = None) -> Kube:
+        """A client authenticating with a bearer token (e.g. a ServiceAccount's)."""
+        cfg = client.Configuration()
+        cfg.host = host
+        cfg.api_key = {"authorization": f"Bearer {token}"}
+        if ca_file:
+            cfg.ssl_ca_cert = ca_file
+        return cls(client.ApiClient(cfg))
 
     def raw(
         self,
@@ -194,7 +208,7 @@ class Kube:
             query["tailLines"] = tail_lines
         try:
             raw = self.raw(
-                "GET", path("v1", "Pod", namespace, pod, "log"), query=query, accept="text/plain", timeout=15
+                "GET", path("v1", "Pod", namespace, pod, "log"), query=query, accept="*/*", timeout=15
             )
         except ApiError as exc:
             if exc.status in (400, 404):

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from kubetune import logs
-from kubetune.trainer import errors, loop, pipeline, progress, report
+from kubetune.trainer import errors, loop, pipeline, progress, report, statussink
 from kubetune.trainer import spec as job_spec
 from kubetune.trainer.result import RunResult
 
@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     sink = progress.default(args.progress, sys.stdout)
     # the readable table is for terminals; pods get the same report as a JSON event
     show = _print_report if isinstance(sink, progress.BarSink) else None
+    # In a cluster pod, also report progress to the FineTuneJob's status (per-job Role).
+    if (live := statussink.from_environment()) is not None:
+        sink = progress.MultiSink(sink, live)
     try:
         job = job_spec.load(args.spec, name=args.name)
         if args.command == "preflight":

@@ -138,7 +138,9 @@ def test_pods_run_restricted() -> None:
     assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
     assert sc["capabilities"] == {"drop": ["ALL"]}
     mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
-    assert {"/work", "/tmp", "/checkpoints"} <= mounts
+    assert {builders.WORK_DIR, builders.CHECKPOINT_DIR} <= mounts
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["TMPDIR"] == builders.WORK_DIR and env["HOME"] == builders.WORK_DIR  # writable scratch
     assert pod["terminationGracePeriodSeconds"] >= 120
 
 

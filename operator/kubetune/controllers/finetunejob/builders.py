@@ -21,8 +21,9 @@ Manifest = dict[str, Any]
 
 SPEC_MOUNT = "/etc/kubetune"
 SPEC_FILE = f"{SPEC_MOUNT}/spec.yaml"
-WORK_DIR = "/work"
+WORK_DIR = "/var/lib/kubetune"
 CHECKPOINT_DIR = "/checkpoints"
+PVC_ROOT = "/mnt/pvc"  # pvc://claim/path resolves to PVC_ROOT/claim/path (trainer: $KUBETUNE_PVC_ROOT)
 REGISTRY_AUTH_DIR = "/var/run/kubetune/registry"
 TRAINER_UID = 1000
 
@@ -162,7 +163,11 @@ def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "HOME", "value": WORK_DIR},
         {"name": "HF_HOME", "value": f"{WORK_DIR}/hf"},
-        {"name": "TMPDIR", "value": "/tmp"},
+        # Scratch space on the writable work volume (the root filesystem is read-only). Not a
+        # separate emptyDir at /tmp: the test node agent's bind mounts live under the host's
+        # /tmp, and a mount there would hide the volumes mounted after it.
+        {"name": "TMPDIR", "value": WORK_DIR},
+        {"name": "KUBETUNE_PVC_ROOT", "value": PVC_ROOT},
     ]
     secrets = [
         ("HF_TOKEN", job.spec.base_model.secret_ref),
@@ -184,12 +189,10 @@ def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
     volumes: list[Manifest] = [
         {"name": "spec", "configMap": {"name": n["configmap"]}},
         {"name": "work", "emptyDir": {}},
-        {"name": "tmp", "emptyDir": {}},
     ]
     mounts: list[Manifest] = [
         {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True},
         {"name": "work", "mountPath": WORK_DIR},
-        {"name": "tmp", "mountPath": "/tmp"},
     ]
     claim = job.spec.checkpoint_storage.claim_name
     volumes.append(
@@ -198,6 +201,11 @@ def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
         else {"name": "checkpoints", "emptyDir": {}}
     )
     mounts.append({"name": "checkpoints", "mountPath": CHECKPOINT_DIR})
+    for i, source in enumerate(source_claims(job)):
+        volumes.append(
+            {"name": f"source-{i}", "persistentVolumeClaim": {"claimName": source, "readOnly": True}}
+        )
+        mounts.append({"name": f"source-{i}", "mountPath": f"{PVC_ROOT}/{source}", "readOnly": True})
     ref = job.spec.output.secret_ref
     if ref is not None:
         volumes.append(
@@ -208,6 +216,13 @@ def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
         )
         mounts.append({"name": "registry-auth", "mountPath": REGISTRY_AUTH_DIR, "readOnly": True})
     return volumes, mounts
+
+
+def source_claims(job: FineTuneJob) -> list[str]:
+    """Claims named by ``pvc://claim/path`` model and dataset URIs, mounted read-only under PVC_ROOT."""
+    uris = [job.spec.base_model.uri, job.spec.dataset.uri, job.spec.dataset.validation_uri or ""]
+    claims = {uri[len("pvc://") :].split("/", 1)[0] for uri in uris if uri.startswith("pvc://")}
+    return sorted(claims)
 
 
 def _scheduling(job: FineTuneJob) -> Manifest:
@@ -243,6 +258,7 @@ def _pod_spec(job: FineTuneJob, settings: Settings, container: Manifest, *, rest
         **container,
         "image": job.spec.image or settings.trainer_image,
         "imagePullPolicy": settings.image_pull_policy,
+        "workingDir": WORK_DIR,
         "env": _env(job, settings) + container.get("env", []),
         "volumeMounts": mounts,
         "securityContext": _security_context(),
@@ -314,7 +330,7 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         "/dev/termination-log",
     ]
     container: Manifest = {"name": "trainer", "resources": _trainer_resources(job)}
-    spec: Manifest = {"backoffLimit": job.spec.backoff_limit}
+    spec: Manifest = {"backoffLimit": job.spec.backoff_limit, "suspend": job.spec.suspend}
     if job.spec.active_deadline_seconds:
         spec["activeDeadlineSeconds"] = job.spec.active_deadline_seconds
     pod_meta: Manifest = {"labels": labels(job, "trainer")}
@@ -368,6 +384,53 @@ def workers_service(job: FineTuneJob, settings: Settings) -> Manifest:
             "publishNotReadyAddresses": True,
             "selector": {LABEL_JOB: _name(job), LABEL_COMPONENT: "trainer"},
             "ports": [{"name": "rendezvous", "port": settings.torchrun_port, "targetPort": "rendezvous"}],
+        },
+    }
+
+
+def adapter(job: FineTuneJob, ref: str, result: Manifest, trainer_image: str) -> Manifest:
+    """The Adapter recording a registered result; not owned by the job, so it outlives it.
+
+    ``result`` is the trainer's result.json content (lineage, metrics, gate). Raises ValueError
+    when the lineage lacks what the Adapter must pin (the dataset digest).
+    """
+    lineage = result.get("lineage") or {}
+    dataset = lineage.get("dataset") or {}
+    if not dataset.get("sha256"):
+        raise ValueError("the trainer's result has no lineage.dataset.sha256; cannot register an Adapter")
+    metrics = result.get("metrics") or []
+    gate = result.get("gate") or {}
+    gate_spec = job.spec.evaluation.gate
+    primary = gate_spec.metric if gate_spec is not None else (metrics[0]["name"] if metrics else "loss")
+    value = next((m.get("tuned", 0.0) for m in metrics if m.get("name") == primary), 0.0)
+    base = job.spec.base_model.to_wire()
+    if lineage.get("baseModel", {}).get("revision") and not base.get("revision"):
+        base["revision"] = lineage["baseModel"]["revision"]
+    method_block = job.spec.method.to_wire()
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Adapter",
+        "metadata": {
+            "name": _name(job),
+            "namespace": job.metadata.namespace,
+            "labels": {**labels(job, "adapter"), "kubetune.io/method": job.spec.method.type},
+        },
+        "spec": {
+            "ref": ref,
+            "baseModel": base,
+            "method": job.spec.method.type,
+            "methodConfig": {k: v for k, v in method_block.items() if k != "type"},
+            "hyperparameters": job.spec.hyperparameters.to_wire(),
+            "dataset": {"uri": job.spec.dataset.uri, "sha256": dataset["sha256"]},
+            "trainerImage": job.spec.image or trainer_image,
+            "seed": job.spec.hyperparameters.seed,
+            "scorecard": {
+                "primaryMetric": primary,
+                "primaryValue": float(value),
+                "gatePassed": bool(gate.get("passed", True)),
+                "metrics": metrics,
+            },
+            "sourceJob": {"name": _name(job), "namespace": job.metadata.namespace, "uid": job.metadata.uid},
         },
     }
 

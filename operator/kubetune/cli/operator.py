@@ -1,0 +1,49 @@
+"""``kubetune operator run``: the FineTuneJob operator (kopf) with kubetune's settings.
+
+Watches every namespace unless ``--namespace`` is given (repeatable); serves ``/healthz``,
+``/readyz`` and ``/metrics`` on ``--metrics-port``; logs JSON lines; with ``--leader-elect``
+holds a ``coordination.k8s.io`` Lease so that of several replicas only one reconciles.
+Images, registry and prices come from ``KUBETUNE_*`` environment variables (see
+:mod:`kubetune.controllers.settings`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kubetune.controllers import operator as runtime
+from kubetune.controllers.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("operator", help="run the kubetune operator", description=__doc__)
+    commands = parser.add_subparsers(dest="operator_command", metavar="COMMAND", required=True)
+    run_parser = commands.add_parser("run", help="reconcile FineTuneJobs until stopped", description=__doc__)
+    run_parser.add_argument(
+        "-n", "--namespace", action="append", default=[], help="namespace to watch (repeatable; default: all)"
+    )
+    run_parser.add_argument(
+        "--metrics-port", type=int, default=8080, help="port of /metrics, /healthz, /readyz"
+    )
+    run_parser.add_argument("--metrics-host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    run_parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="hold a Lease so only one replica reconciles (for 2+ replicas)",
+    )
+    run_parser.add_argument("--lease-namespace", help="namespace of the Lease (default: $POD_NAMESPACE)")
+    run_parser.add_argument(
+        "--resync-seconds", type=float, default=2.0, help="reconcile active jobs this often (default 2)"
+    )
+    run_parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return runtime.run(
+        Settings.from_env(),
+        namespaces=args.namespace,
+        metrics_address=(args.metrics_host, args.metrics_port),
+        leader_election=args.leader_elect,
+        lease_namespace=args.lease_namespace,
+        resync_seconds=args.resync_seconds,
+    )

@@ -1,0 +1,441 @@
+"""The FineTuneJob state machine: observed children in, desired status and actions out.
+
+``decide()`` is level-based: it looks only at the FineTuneJob (spec and last status) and what
+exists now (the preflight Job and its pod log, the training Job, its pods and their log), never
+at which event woke it up. It returns the whole next status, the actions that bring the
+children to the desired state, and one Event per condition transition. Pure: ``now`` is an
+argument; no I/O (``reconcile`` does that).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from kubetune.api.v1alpha1.adapter import DIGEST_REF_PATTERN
+from kubetune.api.v1alpha1.base import Condition, get_condition, rfc3339, set_condition
+from kubetune.api.v1alpha1.common import MetricComparison
+from kubetune.api.v1alpha1.finetunejob import (
+    AdapterRef,
+    CheckpointRef,
+    ConditionType,
+    CostSummary,
+    FineTuneJob,
+    FineTuneJobStatus,
+    Phase,
+    Reason,
+)
+from kubetune.controllers.finetunejob import observe
+from kubetune.controllers.settings import Settings
+
+Obj = dict[str, Any]
+Action = Literal[
+    "create_children",  # spec ConfigMap, RBAC, preflight Job (and the workers Service)
+    "create_training",  # the training Job
+    "suspend_training",  # set the training Job's spec.suspend (checkpoint via SIGTERM, free GPUs)
+    "resume_training",
+    "stop_training",  # delete the training Job: a terminal outcome was recorded
+    "create_adapter",
+]
+TERMINAL: frozenset[str] = frozenset({"Succeeded", "Failed"})
+WARNING_REASONS = frozenset(
+    {
+        Reason.PREFLIGHT_FAILED,
+        Reason.INSUFFICIENT_GPU,
+        Reason.TRAINING_FAILED,
+        Reason.BACKOFF_LIMIT_EXCEEDED,
+        Reason.DEADLINE_EXCEEDED,
+        Reason.STALLED,
+        Reason.GATE_NOT_MET,
+        Reason.BUDGET_EXCEEDED,
+        Reason.RETRYING,
+        "Unschedulable",
+    }
+)
+_DIGEST_RE = __import__("re").compile(DIGEST_REF_PATTERN)
+
+
+@dataclasses.dataclass
+class Observed:
+    """The children as they are now."""
+
+    preflight_job: Obj | None = None
+    preflight_pods: list[Obj] = dataclasses.field(default_factory=list)
+    preflight_log: observe.TrainerLog | None = None
+    training_job: Obj | None = None
+    training_pods: list[Obj] = dataclasses.field(default_factory=list)
+    training_log: observe.TrainerLog | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass
+class Decision:
+    status: FineTuneJobStatus
+    actions: list[Action]
+    events: list[Event]
+    adapter_ref: str | None = None  # digest-pinned ref to register when create_adapter
+
+
+def is_terminal(status: FineTuneJobStatus | None) -> bool:
+    return status is not None and status.phase in TERMINAL
+
+
+class _Builder:
+    """Accumulates the next status; remembers condition transitions for events."""
+
+    def __init__(self, job: FineTuneJob, now: datetime) -> None:
+        self.job = job
+        self.now = now
+        self.status = (job.status or FineTuneJobStatus()).model_copy(deep=True)
+        self.generation = job.metadata.generation
+
+    def cond(self, type: str, status: Literal["True", "False", "Unknown"], reason: str, message: str) -> None:
+        self.status.conditions = set_condition(
+            self.status.conditions, type, status, reason, message, now=self.now, generation=self.generation
+        )
+
+    def phase(self, phase: Phase) -> None:
+        self.status.phase = phase
+
+    def finish(self, phase: Phase, type: str, reason: str, message: str) -> None:
+        self.phase(phase)
+        self.cond(type, "True", reason, message)
+        if self.status.completion_time is None:
+            self.status.completion_time = rfc3339(self.now)
+
+
+def _events(old: list[Condition], new: list[Condition], old_phase: str, new_phase: str) -> list[Event]:
+    out: list[Event] = []
+    for cond in new:
+        before = get_condition(old, cond.type)
+        if before is not None and (before.status, before.reason) == (cond.status, cond.reason):
+            continue
+        if before is None and cond.status == "False" and cond.reason in ("", Reason.RESUMED):
+            continue
+        kind: Literal["Normal", "Warning"] = "Warning" if cond.reason in WARNING_REASONS else "Normal"
+        text = f"{cond.type}={cond.status}: {cond.message}" if cond.message else f"{cond.type}={cond.status}"
+        out.append(Event(kind, cond.reason, text))
+    if old_phase != new_phase:
+        kind = "Warning" if new_phase == "Failed" else "Normal"
+        out.append(Event(kind, f"Phase{new_phase}", f"phase {old_phase} -> {new_phase}"))
+    return out
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _merge_checkpoints(
+    old: list[CheckpointRef], new: list[CheckpointRef], now: datetime
+) -> list[CheckpointRef]:
+    by_step = {c.step: c for c in old}
+    for c in new:
+        if c.step not in by_step:
+            by_step[c.step] = CheckpointRef(step=c.step, path=c.path, time=c.time or rfc3339(now))
+    return [by_step[k] for k in sorted(by_step)][-10:]
+
+
+def _cost(b: _Builder, pods: list[Obj], settings: Settings) -> None:
+    res = b.job.spec.resources
+    gpus = res.gpus_per_node * res.num_nodes
+    if not gpus:
+        if b.status.cost is None and b.status.start_time:
+            b.status.cost = CostSummary(currency=_currency(b.job))
+        return
+    seconds = 0.0
+    for pod in pods:
+        started = _parse_time((pod.get("status") or {}).get("startTime"))
+        if started is None:
+            continue
+        end = b.now
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            finished = _parse_time(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+            if finished is not None:
+                end = finished
+        seconds += max(0.0, (end - started).total_seconds()) * res.gpus_per_node
+    hours = seconds / 3600.0
+    old = b.status.cost
+    if old is not None and old.gpu_hours > hours:  # pods of earlier attempts are gone
+        hours = old.gpu_hours
+    budget = b.job.spec.budget
+    price = (
+        budget.gpu_hourly_price if budget and budget.gpu_hourly_price else settings.gpu_price(res.gpu_product)
+    )
+    b.status.cost = CostSummary(
+        gpu_hours=round(hours, 6), amount=round(hours * price, 4), currency=_currency(b.job)
+    )
+
+
+def _currency(job: FineTuneJob) -> str:
+    return job.spec.budget.currency if job.spec.budget else "USD"
+
+
+def _apply_log(b: _Builder, log: observe.TrainerLog | None) -> None:
+    if log is None:
+        return
+    current = b.status.progress
+    if log.progress is not None and (current is None or log.progress.step >= current.step):
+        progress = log.progress.model_copy()
+        progress.update_time = (
+            current.update_time
+            if current is not None and current.step == progress.step and current.update_time
+            else rfc3339(b.now)
+        )
+        b.status.progress = progress
+    b.status.checkpoints = _merge_checkpoints(b.status.checkpoints, log.checkpoints, b.now)
+    result = log.result
+    if result:
+        metrics = result.get("metrics") or []
+        if metrics:
+            b.status.metrics = [MetricComparison.model_validate(m) for m in metrics]
+
+
+def _pushed_ref(result: Obj | None) -> str | None:
+    """The digest-pinned reference the trainer pushed, if it reports one."""
+    if not result:
+        return None
+    for holder in (result.get("pushed"), result.get("artifacts"), result):
+        if isinstance(holder, dict):
+            ref = holder.get("ref") or holder.get("reference")
+            if isinstance(ref, str) and _DIGEST_RE.match(ref):
+                return ref
+    return None
+
+
+def decide(job: FineTuneJob, seen: Observed, settings: Settings, now: datetime) -> Decision:
+    """The next status of ``job`` and the actions that move its children towards it."""
+    b = _Builder(job, now)
+    old_conditions = list(b.status.conditions)
+    old_phase = b.status.phase if job.status is not None else ""
+    actions: list[Action] = []
+    adapter_ref: str | None = None
+    if is_terminal(job.status):
+        outcome, _, _ = observe.job_outcome(seen.training_job)
+        if job.status is not None and job.status.phase == "Failed" and outcome == "active":
+            actions.append("stop_training")
+    else:
+        adapter_ref = _progress_job(b, seen, settings, actions)
+    b.status.observed_generation = job.metadata.generation
+    events = _events(old_conditions, b.status.conditions, old_phase, b.status.phase)
+    return Decision(status=b.status, actions=actions, events=events, adapter_ref=adapter_ref)
+
+
+def _progress_job(b: _Builder, seen: Observed, settings: Settings, actions: list[Action]) -> str | None:
+    spec = b.job.spec
+    n_pre = f"{b.job.metadata.name}-preflight"
+    if seen.preflight_log is not None and seen.preflight_log.preflight is not None:
+        b.status.preflight = seen.preflight_log.preflight
+    outcome, reason, message = observe.job_outcome(seen.preflight_job)
+    if outcome in ("missing", "active", "suspended"):
+        if outcome == "missing":
+            actions.append("create_children")
+        b.phase("Validating")
+        b.cond(
+            ConditionType.PREFLIGHT_PASSED,
+            "Unknown",
+            Reason.PREFLIGHT_RUNNING,
+            f"preflight Job {n_pre} checks the dataset, template, method and budget on CPU",
+        )
+        return None
+    if outcome == "failed":
+        exits = observe.exits(seen.preflight_pods, "preflight")
+        why = next((observe.first_line(e.message) for e in reversed(exits) if e.message), "")
+        summary = b.status.preflight
+        if summary is not None and summary.errors and not why:
+            why = summary.errors[0]
+        why = why or message or reason or "preflight failed"
+        kind = Reason.BUDGET_EXCEEDED if "budget" in why.lower() else Reason.PREFLIGHT_FAILED
+        b.cond(ConditionType.PREFLIGHT_PASSED, "False", kind, why)
+        b.finish("Failed", ConditionType.FAILED, kind, why)
+        return None
+    summary = b.status.preflight
+    passed_msg = (
+        f"{summary.train_rows} training rows, {summary.tokens} tokens, ~{summary.estimated_steps} steps"
+        if summary is not None
+        else "preflight passed"
+    )
+    b.cond(ConditionType.PREFLIGHT_PASSED, "True", Reason.PREFLIGHT_PASSED, passed_msg)
+    if spec.dry_run:
+        b.finish("Succeeded", ConditionType.SUCCEEDED, Reason.DRY_RUN_COMPLETE, f"dry run: {passed_msg}")
+        return None
+    return _training(b, seen, settings, actions)
+
+
+def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Action]) -> str | None:
+    spec = b.job.spec
+    st = b.status
+    n_train = f"{b.job.metadata.name}-train"
+    outcome, reason, message = observe.job_outcome(seen.training_job)
+    pods = seen.training_pods
+    log = seen.training_log
+    _apply_log(b, log)
+    _cost(b, pods, settings)
+    exits = observe.exits(pods, "trainer")
+    if outcome == "missing":
+        if spec.suspend:
+            b.phase("Suspended")
+            b.cond(ConditionType.SUSPENDED, "True", Reason.SUSPENDED, "suspended before training started")
+            return None
+        actions.append("create_training")
+        st.attempts = max(st.attempts, 1)
+        st.start_time = st.start_time or rfc3339(b.now)
+        b.phase("Pending")
+        b.cond(ConditionType.TRAINING, "Unknown", Reason.TRAINING_STARTED, f"training Job {n_train} created")
+        return None
+    # Attempts: pods the Job created plus container restarts inside them.
+    failed_pods = int(((seen.training_job or {}).get("status") or {}).get("failed", 0))
+    st.attempts = max(st.attempts, len(pods) + observe.restarts(pods, "trainer") + failed_pods, 1)
+    st.start_time = st.start_time or rfc3339(b.now)
+    # Suspension: the Job controller deletes the pods (SIGTERM -> the trainer checkpoints).
+    suspended_job = bool(((seen.training_job or {}).get("spec") or {}).get("suspend"))
+    if outcome not in ("complete", "failed"):
+        if spec.suspend:
+            if not suspended_job:
+                actions.append("suspend_training")
+            last = st.checkpoints[-1].step if st.checkpoints else None
+            b.phase("Suspended")
+            b.cond(
+                ConditionType.SUSPENDED,
+                "True",
+                Reason.SUSPENDED,
+                "GPUs freed" + (f"; will resume from checkpoint at step {last}" if last is not None else ""),
+            )
+            return None
+        if suspended_job:
+            actions.append("resume_training")
+        suspended = get_condition(st.conditions, ConditionType.SUSPENDED)
+        if suspended is not None and suspended.status == "True":
+            last = st.checkpoints[-1].step if st.checkpoints else None
+            b.cond(
+                ConditionType.SUSPENDED,
+                "False",
+                Reason.RESUMED,
+                "resumed" + (f" from checkpoint at step {last}" if last is not None else ""),
+            )
+    # Terminal answers from the trainer's exit codes (restartPolicy OnFailure would retry them).
+    for ex in exits:
+        if ex.exit_code == observe.EXIT_GATE_NOT_MET:
+            why = observe.first_line(ex.message) or "the evaluation gate was not met"
+            b.cond(
+                ConditionType.GATE_PASSED,
+                "False",
+                Reason.GATE_NOT_MET,
+                f"{why}; the adapter is not registered",
+            )
+            b.finish("Failed", ConditionType.FAILED, Reason.GATE_NOT_MET, why)
+            actions.append("stop_training")
+            return None
+        if ex.exit_code == observe.EXIT_USER_ERROR:
+            why = observe.first_line(ex.message) or "the trainer reported a problem with the data or spec"
+            b.cond(ConditionType.TRAINING, "False", Reason.TRAINING_FAILED, why)
+            b.finish("Failed", ConditionType.FAILED, Reason.TRAINING_FAILED, why)
+            actions.append("stop_training")
+            return None
+    if outcome == "failed":
+        last_exit = exits[-1] if exits else None
+        detail = observe.first_line(last_exit.message) if last_exit else ""
+        if reason == "DeadlineExceeded":
+            why = f"spec.activeDeadlineSeconds ({spec.active_deadline_seconds}s) exceeded"
+            b.cond(ConditionType.TRAINING, "False", Reason.DEADLINE_EXCEEDED, why)
+            b.finish("Failed", ConditionType.FAILED, Reason.DEADLINE_EXCEEDED, why)
+        else:
+            why = f"training failed after {st.attempts} attempts (backoffLimit {spec.backoff_limit})" + (
+                f": {detail}" if detail else (f": {message}" if message else "")
+            )
+            b.cond(ConditionType.TRAINING, "False", Reason.BACKOFF_LIMIT_EXCEEDED, why)
+            b.finish("Failed", ConditionType.FAILED, Reason.BACKOFF_LIMIT_EXCEEDED, why)
+        return None
+    if outcome == "complete":
+        result = log.result if log is not None else None
+        gate = (result or {}).get("gate") or {}
+        gate_msg = str(gate.get("message") or "evaluation gate passed")
+        b.cond(ConditionType.GATE_PASSED, "True", Reason.GATE_PASSED, gate_msg)
+        b.cond(ConditionType.TRAINING, "False", Reason.SUCCEEDED, "training finished")
+        if st.progress is not None and st.progress.total_steps:
+            st.progress.eta_seconds = 0.0
+        ref = _pushed_ref(result)
+        if ref is not None:
+            st.adapter = AdapterRef(name=b.job.metadata.name, ref=ref)
+            actions.append("create_adapter")
+            b.cond(ConditionType.SUCCEEDED, "True", Reason.ADAPTER_REGISTERED, f"adapter {ref}")
+        b.finish(
+            "Succeeded",
+            ConditionType.SUCCEEDED,
+            Reason.ADAPTER_REGISTERED if ref else Reason.SUCCEEDED,
+            f"registered Adapter {b.job.metadata.name} ({ref})"
+            if ref
+            else "training succeeded; no pushed artifact was reported, so no Adapter was registered",
+        )
+        return ref
+    # Active: scheduling, then the trainer's own phase.
+    pending = observe.unschedulable(pods)
+    if pending is not None and not observe.running(pods, "trainer"):
+        gpu = "nvidia.com/gpu" in pending
+        why = f"no node has {spec.resources.gpus_per_node} free nvidia.com/gpu: {pending}" if gpu else pending
+        b.cond(ConditionType.SCHEDULED, "False", Reason.INSUFFICIENT_GPU if gpu else "Unschedulable", why)
+        b.phase("Pending")
+        return None
+    if pods and any((p.get("spec") or {}).get("nodeName") for p in pods):
+        nodes = sorted(
+            {
+                str((p.get("spec") or {}).get("nodeName"))
+                for p in pods
+                if (p.get("spec") or {}).get("nodeName")
+            }
+        )
+        b.cond(ConditionType.SCHEDULED, "True", Reason.SCHEDULED, f"on {', '.join(nodes)}")
+    if not observe.running(pods, "trainer"):
+        b.phase("Pending" if st.phase in ("Pending", "Validating", "Suspended") else st.phase)
+        return None
+    phase_map: dict[str, Phase] = {"evaluating": "Evaluating", "exporting": "Exporting"}
+    trainer_phase = log.phase if log is not None else None
+    started_training = st.progress is not None and st.progress.step > 0
+    phase: Phase = phase_map[trainer_phase] if trainer_phase in phase_map and started_training else "Training"
+    b.phase(phase)
+    attempt = st.attempts
+    resumed = log.resumed_from_step if log is not None else None
+    if attempt > 1 and resumed is not None:
+        b.cond(
+            ConditionType.TRAINING,
+            "True",
+            Reason.RETRYING,
+            f"attempt {attempt} resumed from checkpoint at step {resumed}",
+        )
+    elif attempt > 1:
+        b.cond(ConditionType.TRAINING, "True", Reason.RETRYING, f"attempt {attempt}")
+    else:
+        b.cond(ConditionType.TRAINING, "True", Reason.PROGRESSING, "the trainer is running")
+    _stall(b)
+    return None
+
+
+def _stall(b: _Builder) -> None:
+    limit = b.job.spec.stall_timeout_seconds
+    progress = b.status.progress
+    since = _parse_time(progress.update_time if progress is not None else None) or _parse_time(
+        b.status.start_time
+    )
+    if since is None or b.status.phase != "Training":
+        return
+    idle = (b.now - since).total_seconds()
+    if idle > limit:
+        b.cond(
+            ConditionType.STALLED,
+            "True",
+            Reason.STALLED,
+            f"no training step reported for {idle:.0f}s (limit {limit}s)",
+        )
+    elif get_condition(b.status.conditions, ConditionType.STALLED) is not None:
+        b.cond(ConditionType.STALLED, "False", Reason.PROGRESSING, "steps are being reported")

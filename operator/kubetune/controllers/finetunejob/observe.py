@@ -1,0 +1,181 @@
+"""Reading what the children say: trainer log events, Job outcomes, pod scheduling and exits.
+
+The trainer prints one JSON object per line (``kubetune.trainer.progress.JsonLinesSink``):
+``{"event": "progress", ...}`` per step and ``{"event": "phase", "phase": ..., ...}`` for the
+preflight report, checkpoints, a resume, evaluation, export and, when the trainer emits it, the
+final ``result``. :func:`parse_log` folds those lines into a :class:`TrainerLog`; the other
+functions read the Kubernetes objects the operator observes. Pure: no I/O, no clock. Must not
+import the trainer (controllers and trainer are independent; the line format is the contract).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Literal
+
+from kubetune.api.v1alpha1.finetunejob import CheckpointRef, PreflightSummary, Progress
+
+Obj = dict[str, Any]
+JobOutcome = Literal["missing", "active", "suspended", "complete", "failed"]
+EXIT_USER_ERROR = 1
+EXIT_GATE_NOT_MET = 2
+EXIT_TERMINATED = 143
+
+
+@dataclasses.dataclass
+class TrainerLog:
+    """What one container's log says, newest value of each kind."""
+
+    preflight: PreflightSummary | None = None
+    progress: Progress | None = None
+    checkpoints: list[CheckpointRef] = dataclasses.field(default_factory=list)
+    phase: str | None = None
+    resumed_from_step: int | None = None
+    result: Obj | None = None
+
+
+def _progress(event: Obj) -> Progress:
+    step, total = int(event.get("step", 0)), int(event.get("total_steps", 0))
+    percent = 100.0 * step / total if total else 0.0
+    return Progress(
+        step=step,
+        total_steps=total,
+        epoch=round(float(event.get("epoch", 0.0)), 4),
+        loss=event.get("loss"),
+        eval_loss=event.get("eval_loss"),
+        learning_rate=event.get("learning_rate"),
+        tokens_per_second=round(float(event.get("tokens_per_second") or 0.0), 1),
+        eta_seconds=round(float(event.get("eta_seconds") or 0.0), 1),
+        summary=f"{step}/{total} ({percent:.0f}%)",
+    )
+
+
+def parse_log(text: str) -> TrainerLog:
+    """Fold the trainer's JSON lines into a :class:`TrainerLog`; other lines are ignored."""
+    out = TrainerLog()
+    seen: dict[int, CheckpointRef] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("event")
+        if kind == "progress":
+            out.progress = _progress(event)
+            continue
+        if kind == "result" and isinstance(event.get("result"), dict):
+            out.result = event["result"]
+            continue
+        if kind != "phase":
+            continue
+        phase = str(event.get("phase", ""))
+        if phase == "preflight" and isinstance(event.get("preflight"), dict):
+            out.preflight = PreflightSummary.model_validate(event["preflight"])
+        elif phase == "checkpoint" and "step" in event:
+            step = int(event["step"])
+            seen[step] = CheckpointRef(step=step, path=str(event.get("path", "")))
+        elif phase == "training" and "checkpoint" in event and "step" in event:
+            out.resumed_from_step = int(event["step"])
+        elif phase == "result" and isinstance(event.get("result"), dict):
+            out.result = event["result"]
+            continue
+        if phase and phase != "checkpoint":
+            out.phase = phase
+    out.checkpoints = [seen[k] for k in sorted(seen)]
+    return out
+
+
+# --- Jobs and pods ----------------------------------------------------------------------------
+
+
+def _true_condition(obj: Obj, type: str) -> Obj | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def job_outcome(job: Obj | None) -> tuple[JobOutcome, str, str]:
+    """(outcome, reason, message) of a batch Job; reason/message from its terminal condition."""
+    if job is None:
+        return "missing", "", ""
+    for type, outcome in (("Complete", "complete"), ("Failed", "failed")):
+        cond = _true_condition(job, type)
+        if cond is not None:
+            return outcome, str(cond.get("reason", "")), str(cond.get("message", ""))  # type: ignore[return-value]
+    if (job.get("spec") or {}).get("suspend"):
+        return "suspended", "", ""
+    return "active", "", ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Exit:
+    """One container termination seen on a pod (current or last state)."""
+
+    pod: str
+    exit_code: int
+    message: str
+    finished_at: str | None
+
+
+def exits(pods: list[Obj], container: str) -> list[Exit]:
+    """Every termination of ``container`` visible on ``pods`` (lastState then state)."""
+    out: list[Exit] = []
+    for pod in pods:
+        name = str((pod.get("metadata") or {}).get("name", ""))
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            if cs.get("name") != container:
+                continue
+            for key in ("lastState", "state"):
+                term = (cs.get(key) or {}).get("terminated")
+                if term:
+                    out.append(
+                        Exit(
+                            pod=name,
+                            exit_code=int(term.get("exitCode", 0)),
+                            message=str(term.get("message") or term.get("reason") or "").strip(),
+                            finished_at=term.get("finishedAt"),
+                        )
+                    )
+    return out
+
+
+def restarts(pods: list[Obj], container: str) -> int:
+    return sum(
+        int(cs.get("restartCount", 0))
+        for pod in pods
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        if cs.get("name") == container
+    )
+
+
+def unschedulable(pods: list[Obj]) -> str | None:
+    """The scheduler's message when a pod cannot be placed (PodScheduled False/Unschedulable)."""
+    for pod in pods:
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if (
+                cond.get("type") == "PodScheduled"
+                and cond.get("status") == "False"
+                and cond.get("reason") == "Unschedulable"
+            ):
+                return str(cond.get("message") or "pod is unschedulable")
+    return None
+
+
+def running(pods: list[Obj], container: str) -> bool:
+    return any(
+        "running" in (cs.get("state") or {})
+        for pod in pods
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        if cs.get("name") == container
+    )
+
+
+def first_line(message: str) -> str:
+    return next((line.strip() for line in message.splitlines() if line.strip()), "")

@@ -1,0 +1,215 @@
+"""One idempotent reconcile of a FineTuneJob: observe the children, decide, act, write status.
+
+Every trigger (create, update, resume, timer, a child Job or pod changing) calls
+:meth:`Reconciler.reconcile` with the job's namespace and name; it reads the current object,
+so what woke it up does not matter. Children have deterministic names and creating one that
+exists is a no-op, so a restarted operator (or two overlapping calls) never makes a second Job.
+Decisions are in :mod:`decide`; manifests in :mod:`builders`; all I/O goes through
+:mod:`kubetune.clients.kube`. Calls for one job are serialised by a per-job lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from kubetune import logs
+from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
+from kubetune.api.v1alpha1.base import rfc3339, set_condition
+from kubetune.api.v1alpha1.finetunejob import ConditionType, FineTuneJobStatus, Reason
+from kubetune.clients import kube as kubeclient
+from kubetune.controllers.finetunejob import builders, decide, observe
+from kubetune.controllers.finetunejob.metrics import Metrics
+from kubetune.controllers.settings import Settings
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+LOG_TAIL_LINES = 400
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Reconciler:
+    """Reconciles FineTuneJobs through one Kubernetes client."""
+
+    def __init__(
+        self,
+        kube: kubeclient.Kube,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, namespace: str, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((namespace, name), threading.Lock())
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._guard:
+            self._locks.pop((namespace, name), None)
+        self.metrics.forget(namespace, name)
+
+    def reconcile(self, namespace: str, name: str) -> decide.Decision | None:
+        """Bring one job's children and status up to date; None when the job is gone."""
+        started = time.perf_counter()
+        try:
+            with self._lock(namespace, name):
+                return self._reconcile(namespace, name)
+        except Exception as exc:
+            self.metrics.errors.labels(type(exc).__name__).inc()
+            raise
+        finally:
+            self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+    def _reconcile(self, namespace: str, name: str) -> decide.Decision | None:
+        url = kubeclient.path(API_VERSION, "FineTuneJob", namespace, name)
+        obj = self.kube.get(url)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        try:
+            job = FineTuneJob.model_validate(_without_kopf(obj))
+        except ValidationError as exc:
+            self._invalid(obj, url, exc)
+            return None
+        seen = self._observe(job)
+        decision = decide.decide(job, seen, self.settings, self.clock())
+        self._act(job, decision, seen)
+        new = decision.status.to_wire()
+        if new != (obj.get("status") or {}) or not obj.get("status"):
+            self.kube.patch(url + "/status", {"status": new})
+        for event in decision.events:
+            try:
+                self.kube.event(obj, event.type, event.reason, event.message, now=self.clock())
+            except kubeclient.ApiError as err:
+                log.warning("cannot record an event", extra=logs.fields(job=name, error=str(err)))
+        for event in decision.events:
+            log.info(
+                event.message,
+                extra=logs.fields(
+                    namespace=namespace, job=name, reason=event.reason, phase=decision.status.phase
+                ),
+            )
+        self.metrics.observe(namespace, name, decision.status)
+        return decision
+
+    def _invalid(self, obj: Obj, url: str, exc: ValidationError) -> None:
+        """A stored object the models reject (e.g. a cross-field rule CEL does not cover)."""
+        message = "; ".join(str(e.get("msg", "")) for e in exc.errors())[:900]
+        raw_status = obj.get("status") or {}
+        try:
+            status = FineTuneJobStatus.model_validate(raw_status)
+        except ValidationError:
+            status = FineTuneJobStatus()
+        if status.phase == "Failed":
+            return
+        now = self.clock()
+        generation = (obj.get("metadata") or {}).get("generation")
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.FAILED,
+            "True",
+            Reason.INVALID_SPEC,
+            message,
+            now=now,
+            generation=generation,
+        )
+        status.phase = "Failed"
+        status.observed_generation = generation
+        status.completion_time = rfc3339(now)
+        self.kube.patch(url + "/status", {"status": status.to_wire()})
+        self.kube.event(obj, "Warning", Reason.INVALID_SPEC, message, now=now)
+
+    # --- observation ------------------------------------------------------------------------
+
+    def _observe(self, job: FineTuneJob) -> decide.Observed:
+        ns = job.metadata.namespace or "default"
+        names = builders.names(job)
+        seen = decide.Observed()
+        seen.training_job = self.kube.get(kubeclient.path("batch/v1", "Job", ns, names["train"]))
+        if decide.is_terminal(job.status):
+            return seen
+        status = job.status
+        seen.preflight_job = self.kube.get(kubeclient.path("batch/v1", "Job", ns, names["preflight"]))
+        outcome, _, _ = observe.job_outcome(seen.preflight_job)
+        if outcome in ("complete", "failed") and (
+            status is None or status.preflight is None or outcome == "failed"
+        ):
+            seen.preflight_pods = self._pods(ns, job, "preflight")
+            if status is None or status.preflight is None:
+                pod = _newest(seen.preflight_pods)
+                if pod is not None:
+                    text = self.kube.pod_log(ns, pod, "preflight", tail_lines=LOG_TAIL_LINES)
+                    seen.preflight_log = observe.parse_log(text)
+        if seen.training_job is not None:
+            seen.training_pods = self._pods(ns, job, "trainer")
+            pod = _newest(seen.training_pods)
+            if pod is not None:
+                text = self.kube.pod_log(ns, pod, "trainer", tail_lines=LOG_TAIL_LINES)
+                seen.training_log = observe.parse_log(text)
+        return seen
+
+    def _pods(self, namespace: str, job: FineTuneJob, component: str) -> list[Obj]:
+        selector = f"{builders.LABEL_JOB}={job.metadata.name},{builders.LABEL_COMPONENT}={component}"
+        return self.kube.list(kubeclient.path("v1", "Pod", namespace), labelSelector=selector)
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def _act(self, job: FineTuneJob, decision: decide.Decision, seen: decide.Observed) -> None:
+        ns = job.metadata.namespace or "default"
+        names = builders.names(job)
+        train_url = kubeclient.path("batch/v1", "Job", ns, names["train"])
+        for action in decision.actions:
+            if action == "create_children":
+                for child in builders.children(job, self.settings):
+                    self.kube.create(child)
+            elif action == "create_training":
+                if job.spec.resources.num_nodes > 1:
+                    self.kube.create(builders.workers_service(job, self.settings))
+                self.kube.create(builders.training_job(job, self.settings))
+            elif action in ("suspend_training", "resume_training"):
+                self.kube.patch(train_url, {"spec": {"suspend": action == "suspend_training"}})
+            elif action == "stop_training":
+                self.kube.delete(train_url)
+            elif action == "create_adapter" and decision.adapter_ref:
+                result = seen.training_log.result if seen.training_log is not None else None
+                try:
+                    manifest = builders.adapter(
+                        job, decision.adapter_ref, result or {}, self.settings.trainer_image
+                    )
+                except ValueError as exc:
+                    log.warning(
+                        "adapter not registered", extra=logs.fields(job=job.metadata.name, error=str(exc))
+                    )
+                    continue
+                self.kube.create(manifest)
+
+
+def _newest(pods: list[Obj]) -> str | None:
+    if not pods:
+        return None
+    best = max(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")))
+    name = (best.get("metadata") or {}).get("name")
+    return str(name) if name else None
+
+
+def _without_kopf(obj: Obj) -> Obj:
+    """The object as the models know it: kopf's bookkeeping in status is dropped."""
+    out = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
+    status = out.get("status")
+    if isinstance(status, dict):
+        out["status"] = {k: v for k, v in status.items() if k != "kopf"}
+    return out

@@ -1,0 +1,296 @@
+"""The operator process: kopf with kubetune's settings, probes, /metrics and leader election.
+
+:func:`build` assembles one operator (kopf registry and settings, the Kubernetes client, the
+FineTuneJob reconciler and its metrics) without starting anything, so tests can hand the
+registry to ``kopf.testing.KopfRunner``. :func:`run` is what ``kubetune operator run`` calls:
+JSON logs, an HTTP server for ``/healthz``, ``/readyz`` and ``/metrics``, an optional
+``coordination.k8s.io`` Lease so that of two replicas only one reconciles, then kopf's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import kopf
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kubetune import logs
+from kubetune.clients import kube as kubeclient
+from kubetune.controllers.finetunejob import handlers
+from kubetune.controllers.finetunejob.metrics import Metrics
+from kubetune.controllers.finetunejob.reconcile import Reconciler
+from kubetune.controllers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Operator:
+    """Everything one operator instance needs; nothing started yet."""
+
+    registry: kopf.OperatorRegistry
+    kopf_settings: kopf.OperatorSettings
+    reconciler: Reconciler
+    metrics: Metrics
+    settings: Settings
+
+
+def build(
+    settings: Settings, kube: kubeclient.Kube | None = None, *, resync_seconds: float = 2.0
+) -> Operator:
+    """Registry, kopf settings and reconciler for one operator."""
+    metrics = Metrics()
+    client = kube or kubeclient.Kube.from_environment()
+    reconciler = Reconciler(client, settings, metrics)
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, reconciler, resync_seconds=resync_seconds)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A private registry does not get kopf's default login handlers. In-cluster credentials
+        # first, else $KUBECONFIG read at login time (not at import, as the official client does).
+        if kubeclient.has_credentials():
+            return kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    cfg = kopf.OperatorSettings()
+    # Progress and diff-base in annotations only: status belongs to the API models.
+    cfg.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubetune.io")
+    cfg.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kubetune.io", key="last-handled-configuration"
+    )
+    cfg.persistence.finalizer = "kubetune.io/finalizer"
+    cfg.posting.level = logging.WARNING  # our own Events tell the story; kopf adds only problems
+    cfg.posting.reporting_component = "kubetune-operator"
+    cfg.execution.max_workers = int(os.environ.get("KUBETUNE_OPERATOR_WORKERS", "16"))
+    cfg.watching.server_timeout = 300
+    cfg.networking.request_timeout = 60
+    return Operator(
+        registry=registry, kopf_settings=cfg, reconciler=reconciler, metrics=metrics, settings=settings
+    )
+
+
+# --- probes and metrics -----------------------------------------------------------------------
+
+
+class Probes:
+    """``/healthz`` (the process serves), ``/readyz`` (watching, and leader when electing), ``/metrics``."""
+
+    def __init__(self, op: Operator, address: tuple[str, int]) -> None:
+        self.ready = threading.Event()
+        probes = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    body, ctype, code = generate_latest(op.metrics.registry), CONTENT_TYPE_LATEST, 200
+                elif path == "/healthz":
+                    body, ctype, code = b"ok\n", "text/plain", 200
+                elif path == "/readyz":
+                    ok = probes.ready.is_set()
+                    body, ctype, code = (
+                        (b"ready\n" if ok else b"not ready\n"),
+                        "text/plain",
+                        200 if ok else 503,
+                    )
+                else:
+                    body, ctype, code = b"not found\n", "text/plain", 404
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(address, Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="kubetune-probes", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- leader election ----------------------------------------------------------------------------
+
+
+class LeaseElection:
+    """A ``coordination.k8s.io/v1`` Lease: acquire before reconciling, renew while running.
+
+    Losing the lease (another holder after it expired, or the API unreachable for longer than
+    the lease) sets ``lost``; the caller stops the operator and exits, as client-go does.
+    """
+
+    def __init__(
+        self, kube: kubeclient.Kube, namespace: str, name: str, identity: str, duration: int = 15
+    ) -> None:
+        self.kube = kube
+        self.url = kubeclient.path("coordination.k8s.io/v1", "Lease", namespace, name)
+        self.namespace, self.name, self.identity, self.duration = namespace, name, identity, duration
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _stamp(now: datetime) -> str:
+        return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def try_acquire(self) -> bool:
+        now = datetime.now(UTC)
+        lease = self.kube.get(self.url)
+        spec = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": self.duration,
+            "renewTime": self._stamp(now),
+        }
+        if lease is None:
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": {**spec, "acquireTime": self._stamp(now)},
+            }
+            return self.kube.create(body) is not None
+        current = lease.get("spec") or {}
+        holder = current.get("holderIdentity")
+        renewed = current.get("renewTime")
+        expired = True
+        if renewed:
+            last = datetime.strptime(renewed.rstrip("Z")[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+            expired = now - last > timedelta(
+                seconds=int(current.get("leaseDurationSeconds") or self.duration)
+            )
+        if holder not in (None, "", self.identity) and not expired:
+            return False
+        if holder != self.identity:
+            spec["acquireTime"] = self._stamp(now)
+        body = {"metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]}, "spec": spec}
+        try:
+            return self.kube.patch(self.url, body) is not None
+        except kubeclient.ApiError as exc:
+            if exc.status == 409:  # someone else renewed in between
+                return False
+            raise
+
+    def acquire(self, stop: threading.Event) -> bool:
+        while not stop.is_set():
+            try:
+                if self.try_acquire():
+                    log.info(
+                        "leader lease acquired", extra=logs.fields(lease=self.name, identity=self.identity)
+                    )
+                    return True
+            except kubeclient.ApiError as exc:
+                log.warning("lease not acquired", extra=logs.fields(error=str(exc)))
+            stop.wait(self.duration / 3)
+        return False
+
+    def renew_forever(self) -> None:
+        last_ok = time.monotonic()
+        while not self._stop.wait(self.duration / 3):
+            try:
+                if self.try_acquire():
+                    last_ok = time.monotonic()
+                    continue
+                log.error("leader lease taken by another replica; stopping")
+                self.lost.set()
+                return
+            except kubeclient.ApiError as exc:
+                log.warning("lease renewal failed", extra=logs.fields(error=str(exc)))
+                if time.monotonic() - last_ok > self.duration:
+                    self.lost.set()
+                    return
+
+    def release(self) -> None:
+        self._stop.set()
+
+
+# --- run ---------------------------------------------------------------------------------------------
+
+
+def run(
+    settings: Settings,
+    *,
+    namespaces: Sequence[str] = (),
+    metrics_address: tuple[str, int] = ("0.0.0.0", 8080),
+    leader_election: bool = False,
+    lease_namespace: str | None = None,
+    lease_name: str = "kubetune-operator",
+    resync_seconds: float = 2.0,
+    stop_flag: threading.Event | None = None,
+    ready_flag: threading.Event | None = None,
+    json_logs: bool = True,
+) -> int:
+    """Run the operator until ``stop_flag`` is set, SIGTERM, or the lease is lost; exit code."""
+    if json_logs:
+        logs.setup()
+    op = build(settings, resync_seconds=resync_seconds)
+    probes = Probes(op, metrics_address)
+    probes.start()
+    stop = stop_flag or threading.Event()
+    election: LeaseElection | None = None
+    try:
+        if leader_election:
+            identity = f"{socket.gethostname()}-{os.getpid()}"
+            ns = lease_namespace or os.environ.get("POD_NAMESPACE") or "default"
+            election = LeaseElection(op.reconciler.kube, ns, lease_name, identity)
+            if not election.acquire(stop):
+                return 0
+            threading.Thread(target=election.renew_forever, name="kubetune-lease", daemon=True).start()
+            threading.Thread(target=_stop_when, args=(election.lost, stop), daemon=True).start()
+        kopf_ready = threading.Event()
+        threading.Thread(target=_mark_ready, args=(kopf_ready, probes, ready_flag), daemon=True).start()
+        log.info(
+            "kubetune operator starting",
+            extra=logs.fields(namespaces=list(namespaces) or "all", metrics_port=probes.port),
+        )
+        loop = asyncio.new_event_loop()
+        try:
+            kopf.run(
+                loop=loop,
+                registry=op.registry,
+                settings=op.kopf_settings,
+                standalone=True,
+                clusterwide=not namespaces,
+                namespaces=list(namespaces),
+                stop_flag=stop,
+                ready_flag=kopf_ready,
+            )
+        finally:
+            loop.close()
+        return 1 if election is not None and election.lost.is_set() else 0
+    finally:
+        if election is not None:
+            election.release()
+        probes.stop()
+
+
+def _stop_when(flag: threading.Event, stop: threading.Event) -> None:
+    flag.wait()
+    stop.set()
+
+
+def _mark_ready(kopf_ready: threading.Event, probes: Probes, ready_flag: threading.Event | None) -> None:
+    kopf_ready.wait()
+    probes.ready.set()
+    if ready_flag is not None:
+        ready_flag.set()

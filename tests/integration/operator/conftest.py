@@ -1,0 +1,86 @@
+"""Fixtures for the FineTuneJob operator level: the operator in-process, a tiny model on a PVC.
+
+``operator`` runs ``kubetune.controllers.operator`` in this process through
+``kopf.testing.KopfRunner``, watching only the test's namespace; the test fails if the operator
+raised. ``data_pvc`` is a PersistentVolumeClaim of the test cluster (a host directory behind
+the node agent's provisioner) holding a tiny random Llama and a small instruction dataset, so
+FineTuneJobs use the cluster-shaped ``pvc://data/...`` URIs and the trainer runs on CPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ftj_helpers import make_claim
+from kopf.testing import KopfRunner
+
+from kubetune.clients import kube as kubeclient
+from kubetune.controllers import operator as kubetune_operator
+from kubetune.controllers.settings import Settings
+from kubetune.testing import Cluster, CrdReport
+from kubetune.testing.kube import Kube
+
+REPO = Path(__file__).resolve().parents[3]
+QUICKSTART = REPO / "docs" / "examples" / "quickstart" / "train.jsonl"
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama (trained tokenizer) and a 48-row instruction dataset, made once."""
+    root = tmp_path_factory.mktemp("tiny-assets")
+    rows = QUICKSTART.read_text().splitlines()[:48]
+    (root / "train.jsonl").write_text("\n".join(rows) + "\n")
+    broken = list(rows[:10])
+    broken[6] = '{"instruction": "Which team?", "input": "no closing brace"'
+    (root / "broken.jsonl").write_text("\n".join(broken) + "\n")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kubetune.trainer.tiny",
+            str(root / "model"),
+            "--data",
+            str(root / "train.jsonl"),
+            "--hidden",
+            "32",
+            "--layers",
+            "1",
+            "--vocab-size",
+            "512",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return root
+
+
+@pytest.fixture
+def data_pvc(kube: Kube, namespace: str, tiny_assets: Path) -> Path:
+    """PVC ``data`` with model/ (tiny Llama), train.jsonl and broken.jsonl."""
+    path = make_claim(kube, namespace, "data")
+    shutil.copytree(tiny_assets, path, dirs_exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def operator(
+    cluster: Cluster, kubetune_crds: CrdReport, namespace: str
+) -> Iterator[kubetune_operator.Operator]:
+    """The kubetune operator, in-process, watching only ``namespace``."""
+    assert "finetunejobs.kubetune.io" in kubetune_crds.installed, kubetune_crds
+    kube = kubeclient.Kube.from_environment(str(cluster.kubeconfig))
+    op = kubetune_operator.build(Settings(), kube, resync_seconds=1.0)
+    with KopfRunner(
+        ["run", "--standalone", "--namespace", namespace],
+        registry=op.registry,
+        settings=op.kopf_settings,
+        timeout=60,
+    ) as runner:
+        yield op
+    assert runner.exception is None, runner.exception
+    kube.close()

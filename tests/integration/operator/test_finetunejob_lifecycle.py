@@ -1,0 +1,54 @@
+"""A FineTuneJob through the real control plane: preflight on CPU, training, status, events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ftj_helpers import FTJ, condition, dump, get_ftj, lora_job, phase_is
+
+from kubetune.controllers import operator as kubetune_operator
+from kubetune.testing import Cluster
+from kubetune.testing.kube import Kube
+from kubetune.testing.waiting import wait_for
+
+
+def test_lora_job_succeeds_with_preflight_progress_metrics_and_events(
+    cluster: Cluster, kube: Kube, namespace: str, data_pvc: Path, operator: kubetune_operator.Operator
+) -> None:
+    kube.create(FTJ.format(ns=namespace), lora_job("bot"))
+    obj = wait_for(lambda: phase_is(kube, namespace, "bot", "Succeeded", "Failed"), 150, "bot finished")
+    status = obj["status"]
+    assert status["phase"] == "Succeeded", dump(obj)
+    assert status["observedGeneration"] == obj["metadata"]["generation"]
+    assert status["preflight"]["passed"] is True and status["preflight"]["trainRows"] > 0
+    assert status["progress"]["step"] == status["progress"]["totalSteps"] > 0, dump(obj)
+    assert status["checkpoints"], dump(obj)
+    assert condition(obj, "PreflightPassed")["status"] == "True"
+    assert condition(obj, "Succeeded")["status"] == "True"
+    reasons = {e["reason"] for e in kube.events(namespace, "bot")}
+    assert {"PreflightRunning", "PreflightPassed", "PhaseTraining", "PhaseSucceeded"} <= reasons, reasons
+    jobs = kube.list(f"/apis/batch/v1/namespaces/{namespace}/jobs")
+    assert sorted(j["metadata"]["name"] for j in jobs) == ["bot-preflight", "bot-train"]
+    printed = cluster.kubectl("get", "ftj", "bot", "-n", namespace)
+    assert "Succeeded" in printed.stdout and "100%" in printed.stdout, printed.stdout
+
+
+def test_broken_dataset_fails_preflight_with_line_number_and_no_training_job(
+    kube: Kube, namespace: str, data_pvc: Path, operator: kubetune_operator.Operator
+) -> None:
+    kube.create(FTJ.format(ns=namespace), lora_job("broken", dataset="pvc://data/broken.jsonl"))
+    obj = wait_for(lambda: phase_is(kube, namespace, "broken", "Failed", "Succeeded"), 120, "broken finished")
+    assert obj["status"]["phase"] == "Failed", dump(obj)
+    cond = condition(obj, "PreflightPassed")
+    assert cond is not None and cond["status"] == "False" and cond["reason"] == "PreflightFailed"
+    assert "broken.jsonl:7" in cond["message"], cond
+    assert obj["status"]["preflight"]["passed"] is False
+    jobs = [j["metadata"]["name"] for j in kube.list(f"/apis/batch/v1/namespaces/{namespace}/jobs")]
+    assert jobs == ["broken-preflight"], jobs
+    pods = kube.pods(namespace)
+    assert pods and all(
+        "nvidia.com/gpu" not in (c.get("resources") or {}).get("limits", {})
+        for p in pods
+        for c in p["spec"]["containers"]
+    )
+    assert get_ftj(kube, namespace, "broken")["status"]["phase"] == "Failed"
