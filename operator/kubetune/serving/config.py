@@ -13,22 +13,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-QUANTIZE_VALUES = (
-    "awq",
-    "compressed-tensors",
-    "eetq",
-    "exl2",
-    "gptq",
-    "marlin",
-    "bitsandbytes",
-    "bitsandbytes-nf4",
-    "bitsandbytes-fp4",
-    "fp8",
-)
+from kubetune.api.v1alpha1 import modeldeployment
+
+# TGI's --quantize values, declared once with the ModelDeployment API.
+QUANTIZE_VALUES: tuple[str, ...] = typing.get_args(modeldeployment.TGI_QUANTIZE)
 DTYPE_VALUES = ("float16", "bfloat16", "float32")
 
 

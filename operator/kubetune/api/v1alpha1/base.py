@@ -173,36 +173,19 @@ def set_condition(
     generation: int | None = None,
 ) -> list[Condition]:
     """Return ``conditions`` with ``type`` set; ``lastTransitionTime`` moves only when status does."""
-    out: list[Condition] = []
-    found = False
-    for cond in conditions:
-        if cond.type != type:
-            out.append(cond)
-            continue
-        found = True
-        changed = cond.status != status
-        out.append(
-            Condition(
-                type=type,
-                status=status,
-                reason=reason,
-                message=message,
-                observed_generation=generation,
-                last_transition_time=rfc3339(now) if changed else cond.last_transition_time,
-            )
-        )
-    if not found:
-        out.append(
-            Condition(
-                type=type,
-                status=status,
-                reason=reason,
-                message=message,
-                observed_generation=generation,
-                last_transition_time=rfc3339(now),
-            )
-        )
-    return out
+    current = get_condition(conditions, type)
+    since = current.last_transition_time if current is not None and current.status == status else rfc3339(now)
+    cond = Condition(
+        type=type,
+        status=status,
+        reason=reason,
+        message=message,
+        observed_generation=generation,
+        last_transition_time=since,
+    )
+    if current is None:
+        return [*conditions, cond]
+    return [cond if c.type == type else c for c in conditions]
 
 
 def get_condition(conditions: list[Condition], type: str) -> Condition | None:
