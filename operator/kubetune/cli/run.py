@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             stop=stop,
             on_preflight=lambda found: print(report.render(found), flush=True),
+            push_to=None,  # local mode pushes below, after the summary (unless --no-push)
         )
         result = pipeline.run(job, opts, sink)
     except errors.UserError as exc:
@@ -154,25 +155,8 @@ def metrics_table(result: Any) -> str:
 def push(job: Any, result: Any, out: Path) -> str:
     """Push the run's adapter (or whole model) with its lineage; returns the digest-pinned ref.
 
-    The boundary to :mod:`kubetune.registry`: imported here so that training works without it.
+    ``spec.output.repository``, else the local layout registry; see :mod:`kubetune.trainer.publish`.
     """
-    from kubetune import registry
-    from kubetune.registry import reference
+    from kubetune.trainer import publish
 
-    spec = job.spec
-    tag = spec.output.tag or f"{job.name}-{job.generation or 1}"
-    repo = spec.output.repository
-    target: Any = f"{repo}:{tag}" if repo else reference.local(job.name, tag)
-    lineage = result.lineage
-    config = {
-        "kind": result.artifacts.registry_kind,
-        "baseModel": {"uri": lineage["baseModel"]["uri"], "revision": lineage["baseModel"].get("revision")},
-        "method": lineage["method"],
-        "hyperparameters": lineage["hyperparameters"],
-        "dataset": {"uri": lineage["dataset"]["uri"], "sha256": lineage["dataset"]["sha256"]},
-        "seed": lineage["seed"],
-        "metrics": [m.model_dump(mode="json", exclude_none=True) for m in result.metrics],
-        "sourceJob": {"name": job.name, **({"namespace": job.namespace} if job.namespace else {})},
-    }
-    options = registry.Options(insecure=spec.output.insecure) if spec.output.insecure else None
-    return str(registry.push_directory(result.artifacts.primary, target, config, options=options))
+    return publish.push(job, result, job.spec.output.repository).ref

@@ -4,8 +4,9 @@ Shared by the training pod (``python -m kubetune.trainer``) and local mode (``ku
 Base-model scores are taken before training starts, on the very model training starts from
 (and cached beside the checkpoints, so a resumed run does not redo them). User problems end
 as a :class:`~kubetune.trainer.result.RunResult` with exit code 1, an unmet gate with 2, a
-stop signal with 143 after a checkpoint; anything else is a bug and propagates. Does not push
-to a registry and does not parse command lines.
+stop signal with 143 after a checkpoint; anything else is a bug and propagates. Pushes to a
+registry only when :attr:`Options.push_to` is set (the training pod: ``KUBETUNE_REGISTRY``);
+local mode pushes from the CLI. Does not parse command lines.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from kubetune import logs
 from kubetune.api.v1alpha1.base import rfc3339
 from kubetune.trainer import card as model_card
-from kubetune.trainer import checkpoint, evaluate, export, loop, models, preflight, pricing
+from kubetune.trainer import checkpoint, evaluate, export, loop, models, preflight, pricing, publish
 from kubetune.trainer import report as report_io
 from kubetune.trainer.batching import Batching, plan_epoch
 from kubetune.trainer.errors import (
@@ -56,6 +57,9 @@ class Options:
     stop: loop.StopFlag | None = None
     cuda: bool | None = None  # override detection (tests)
     on_preflight: Callable[[report_io.Report], None] | None = None  # e.g. print the table
+    # Push a Succeeded run's artifact here. Default: $KUBETUNE_REGISTRY, which the operator sets
+    # in the training pod (cluster mode); local mode passes None and pushes from the CLI.
+    push_to: str | None = dataclasses.field(default_factory=publish.cluster_target)
 
     @property
     def checkpoints(self) -> Path:
@@ -130,7 +134,10 @@ def run(job: JobSpec, opts: Options, sink: Sink) -> RunResult:
             result.outcome = "DryRunComplete"
         return finish(result, opts.output_dir, sink)
     try:
-        return finish(_train_and_export(job, opts, sink, result, outcome), opts.output_dir, sink)
+        result = _train_and_export(job, opts, sink, result, outcome)
+        if opts.push_to and result.outcome == "Succeeded":
+            _push(job, result, opts.push_to, sink)
+        return finish(result, opts.output_dir, sink)
     except Terminated as stop:
         result.outcome, result.exit_code, result.message = "Terminated", EXIT_TERMINATED, str(stop)
         result.checkpoints = checkpoint.refs(opts.checkpoints)
@@ -140,6 +147,23 @@ def run(job: JobSpec, opts: Options, sink: Sink) -> RunResult:
         result.outcome, result.exit_code, result.message = "Failed", EXIT_USER_ERROR, str(exc)
         result.completion_time = _now()
         return finish(result, opts.output_dir, sink)
+
+
+def _push(job: JobSpec, result: RunResult, repository: str, sink: Sink) -> None:
+    """Push the exported artifact; a registry error fails the run (exit 1, one line)."""
+    from kubetune.registry import RegistryError
+
+    sink.emit(PhaseEvent("exporting", f"pushing to {repository}:{publish.tag_for(job)}"))
+    try:
+        result.pushed = publish.push(job, result, repository)
+    except RegistryError as exc:
+        result.outcome, result.exit_code = "Failed", EXIT_USER_ERROR
+        result.message = f"trained, but the push to {repository} failed: {exc}"
+        result.completion_time = _now()
+        return
+    result.message += f"; pushed {result.pushed.ref}"
+    result.completion_time = _now()
+    log.info("pushed", extra=logs.fields(ref=result.pushed.ref, tag=result.pushed.tag))
 
 
 def _autocast(precision: str, cuda: bool) -> str | None:

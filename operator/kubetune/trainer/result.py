@@ -60,6 +60,11 @@ class Artifacts(_Wire):
         return self.adapter or self.model
 
 
+class Pushed(_Wire):
+    ref: str = Field(description="Digest-pinned reference of the pushed artifact (repo@sha256:...).")
+    tag: str = Field(description="The tag it was pushed under.")
+
+
 class Training(_Wire):
     steps: int = 0
     total_steps: int = 0
@@ -89,6 +94,7 @@ class RunResult(_Wire):
     metrics: list[MetricComparison] = Field(default_factory=list)
     gate: GateResult | None = None
     artifacts: Artifacts | None = None
+    pushed: Pushed | None = Field(default=None, description="Set when the trainer pushed (cluster mode).")
     lineage: dict[str, Any] = Field(default_factory=dict)
     samples: list[dict[str, str]] = Field(default_factory=list, description="A few held-out generations.")
     start_time: str | None = None

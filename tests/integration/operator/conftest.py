@@ -22,8 +22,10 @@ from kopf.testing import KopfRunner
 from kubetune.clients import kube as kubeclient
 from kubetune.controllers import operator as kubetune_operator
 from kubetune.controllers.settings import Settings
+from kubetune.registry import devserver
 from kubetune.testing import Cluster, CrdReport
 from kubetune.testing.kube import Kube
+from kubetune.testing.nodeagent.proxy import TcpForwarder
 
 REPO = Path(__file__).resolve().parents[3]
 QUICKSTART = REPO / "docs" / "examples" / "quickstart" / "train.jsonl"
@@ -65,6 +67,26 @@ def data_pvc(kube: Kube, namespace: str, tiny_assets: Path) -> Path:
     path = make_claim(kube, namespace, "data")
     shutil.copytree(tiny_assets, path, dirs_exist_ok=True)
     return path
+
+
+@pytest.fixture
+def adapter_registry(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
+    """Where a FineTuneJob's ``output.repository`` points: ``oci://GATEWAY:PORT`` of a real
+    plain-HTTP ``docker-registry``, or, without the binary, a local OCI layout directory (an
+    absolute host path) to append a repository to. The registry listens on 127.0.0.1; pods live
+    in their own network namespaces, so a forwarder on the pod network's gateway (on the host's
+    ``lo``, reachable from pods and from this process alike) carries their connections to it."""
+    gateway = cluster.network.gateway if cluster.network is not None else None
+    if devserver.find_binary() is None or gateway is None:
+        yield str(tmp_path / "layout-registry")
+        return
+    with devserver.DevRegistry(tmp_path / "registry") as server:
+        host, port = server.host.rsplit(":", 1)
+        forwarder = TcpForwarder((gateway, 0), (host, int(port))).start()
+        try:
+            yield "oci://{}:{}".format(*forwarder.address)
+        finally:
+            forwarder.close()
 
 
 @pytest.fixture

@@ -196,6 +196,15 @@ class Reconciler:
                     )
                     continue
                 self.kube.create(manifest)
+                # status is a subresource: the state is written separately, and level-based
+                # (an operator stopped between the two calls writes it on the next pass).
+                meta = manifest["metadata"]
+                url = kubeclient.path(
+                    manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
+                )
+                stored = self.kube.get(url)
+                if stored is not None and not (stored.get("status") or {}).get("state"):
+                    self.kube.patch(url + "/status", {"status": {"state": "candidate"}})
 
 
 def _newest(pods: list[Obj]) -> str | None:
