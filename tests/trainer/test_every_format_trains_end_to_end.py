@@ -12,21 +12,7 @@ import pytest
 from kubetune.trainer import pipeline, progress
 from kubetune.trainer import spec as job_spec
 
-ANIMALS = ["cat", "dog", "cow", "owl", "fox", "bee", "ant", "elk", "yak", "eel", "hen", "pig"]
-SOUNDS = [
-    "meows",
-    "barks",
-    "moos",
-    "hoots",
-    "yips",
-    "buzzes",
-    "marches",
-    "bugles",
-    "grunts",
-    "zaps",
-    "clucks",
-    "oinks",
-]
+from .conftest import ANIMALS, SOUNDS
 
 
 def _rows(fmt: str) -> list[dict[str, Any]]:

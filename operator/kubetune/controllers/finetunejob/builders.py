@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
+from kubetune.controllers import ownership
 from kubetune.controllers.settings import Settings
 
 Manifest = dict[str, Any]
@@ -61,25 +62,12 @@ def labels(job: FineTuneJob, component: str) -> dict[str, str]:
     }
 
 
-def owner_reference(job: FineTuneJob) -> Manifest:
-    if not job.metadata.uid:
-        raise ValueError("FineTuneJob has no metadata.uid; build children from the stored object")
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "FineTuneJob",
-        "name": _name(job),
-        "uid": job.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
 def _meta(job: FineTuneJob, name: str, component: str) -> Manifest:
     return {
         "name": name,
         "namespace": job.metadata.namespace,
         "labels": labels(job, component),
-        "ownerReferences": [owner_reference(job)],
+        "ownerReferences": [ownership.owner_reference(job)],
     }
 
 

@@ -17,7 +17,8 @@ import json
 import math
 from typing import Any, Literal
 
-from kubetune.api.v1alpha1 import API_VERSION, ModelDeployment
+from kubetune.api.v1alpha1 import ModelDeployment
+from kubetune.controllers import ownership
 
 Manifest = dict[str, Any]
 Track = Literal["stable", "canary"]
@@ -87,25 +88,12 @@ def labels(mdep: ModelDeployment, rev: str | None = None, track: Track | None = 
     return out
 
 
-def owner_reference(mdep: ModelDeployment) -> Manifest:
-    if not mdep.metadata.uid:
-        raise ValueError("ModelDeployment has no metadata.uid; build children from the stored object")
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "ModelDeployment",
-        "name": _name(mdep),
-        "uid": mdep.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
 def _meta(mdep: ModelDeployment, name: str, lab: dict[str, str]) -> Manifest:
     return {
         "name": name,
         "namespace": mdep.metadata.namespace,
         "labels": lab,
-        "ownerReferences": [owner_reference(mdep)],
+        "ownerReferences": [ownership.owner_reference(mdep)],
     }
 
 
