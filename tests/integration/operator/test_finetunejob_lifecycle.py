@@ -23,6 +23,10 @@ def test_lora_job_succeeds_with_preflight_progress_metrics_and_events(
     assert status["preflight"]["passed"] is True and status["preflight"]["trainRows"] > 0
     assert status["progress"]["step"] == status["progress"]["totalSteps"] > 0, dump(obj)
     assert status["checkpoints"], dump(obj)
+    # Base vs tuned on the held-out split, from the trainer's result.
+    loss = next((m for m in status.get("metrics") or [] if m["name"] == "loss"), None)
+    assert loss is not None and loss["base"] is not None and loss["tuned"] is not None, dump(obj)
+    assert abs(loss["delta"] - (loss["base"] - loss["tuned"])) < 1e-5, dump(obj)  # lower loss is better
     assert condition(obj, "PreflightPassed")["status"] == "True"
     assert condition(obj, "Succeeded")["status"] == "True"
     # Events are posted after the status patch that ends the job, so the last one may trail it.
