@@ -10,6 +10,7 @@ never becomes Ready. Checks repeat every few seconds until they pass, then stay 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import threading
@@ -50,6 +51,12 @@ def check(adapters: list[str], generate: Generate) -> Verdict:
     return Verdict(True, f"{len(adapters)} adapter(s) verified")
 
 
+def _write_reason(path: str, reason: str) -> None:
+    # Best effort: outside Kubernetes the file may not be writable, and the probe still works.
+    with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as fh:
+        fh.write(reason[:4000])
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "verify-adapters", help="startup-probe sidecar: check that adapters really load", description=__doc__
@@ -64,6 +71,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--prompt", default="Hello", help="golden prompt (default Hello)")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--every", type=float, default=3.0, help="seconds between checks until verified")
+    parser.add_argument(
+        "--termination-log",
+        default="/dev/termination-log",
+        help="file that always holds the latest reason, read by Kubernetes as the container's "
+        "termination message when the startup probe gives up (default /dev/termination-log)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -84,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 changed = verdict != state
                 state = verdict
             if changed:
+                _write_reason(args.termination_log, verdict.reason)
                 log.info(
                     "adapter verification",
                     extra=logs.fields(verified=verdict.verified, reason=verdict.reason),

@@ -1,7 +1,7 @@
 """The operator process: kopf with kubetune's settings, probes, /metrics and leader election.
 
 :func:`build` assembles one operator (kopf registry and settings, the Kubernetes client, the
-FineTuneJob reconciler and its metrics) without starting anything, so tests can hand the
+FineTuneJob and ModelDeployment reconcilers and their metrics) without starting anything, so tests can hand the
 registry to ``kopf.testing.KopfRunner``. :func:`run` is what ``kubetune operator run`` calls:
 JSON logs, an HTTP server for ``/healthz``, ``/readyz`` and ``/metrics``, an optional
 ``coordination.k8s.io`` Lease so that of two replicas only one reconciles, then kopf's loop.
@@ -29,6 +29,9 @@ from kubetune.clients import kube as kubeclient
 from kubetune.controllers.finetunejob import handlers
 from kubetune.controllers.finetunejob.metrics import Metrics
 from kubetune.controllers.finetunejob.reconcile import Reconciler
+from kubetune.controllers.modeldeployment import handlers as mdep_handlers
+from kubetune.controllers.modeldeployment import metrics as mdep_metrics
+from kubetune.controllers.modeldeployment import reconcile as mdep_reconcile
 from kubetune.controllers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,17 +46,20 @@ class Operator:
     reconciler: Reconciler
     metrics: Metrics
     settings: Settings
+    deployments: mdep_reconcile.Reconciler
 
 
 def build(
     settings: Settings, kube: kubeclient.Kube | None = None, *, resync_seconds: float = 2.0
 ) -> Operator:
-    """Registry, kopf settings and reconciler for one operator."""
+    """Registry, kopf settings and reconcilers (FineTuneJob, ModelDeployment) for one operator."""
     metrics = Metrics()
     client = kube or kubeclient.Kube.from_environment()
     reconciler = Reconciler(client, settings, metrics)
+    deployments = mdep_reconcile.Reconciler(client, settings, mdep_metrics.Metrics(metrics.registry))
     registry = kopf.OperatorRegistry()
     handlers.register(registry, reconciler, resync_seconds=resync_seconds)
+    mdep_handlers.register(registry, deployments, resync_seconds=resync_seconds)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -76,7 +82,12 @@ def build(
     cfg.watching.server_timeout = 300
     cfg.networking.request_timeout = 60
     return Operator(
-        registry=registry, kopf_settings=cfg, reconciler=reconciler, metrics=metrics, settings=settings
+        registry=registry,
+        kopf_settings=cfg,
+        reconciler=reconciler,
+        metrics=metrics,
+        settings=settings,
+        deployments=deployments,
     )
 
 

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/kubetune/trainer:0.1.0"
+DEFAULT_KUBETUNE_IMAGE = "ghcr.io/kubetune/kubetune:0.1.0"
 
 # On-demand list prices per GPU-hour (USD), by nvidia.com/gpu.product label; a budget's
 # gpuHourlyPrice overrides them. Rough public figures: estimates, not quotes.
@@ -36,6 +37,10 @@ class Settings:
     preflight_memory: str = "2Gi"
     termination_grace_seconds: int = 300
     torchrun_port: int = 29500
+    # ModelDeployments: the image of init containers and the verifier sidecar, and the
+    # Prometheus that canary analysis asks when a spec names none.
+    kubetune_image: str = DEFAULT_KUBETUNE_IMAGE
+    prometheus_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -45,6 +50,8 @@ class Settings:
             image_pull_policy=env.get("KUBETUNE_IMAGE_PULL_POLICY", "IfNotPresent"),
             default_registry=env.get("KUBETUNE_REGISTRY") or None,
             insecure_registry=env.get("KUBETUNE_REGISTRY_INSECURE", "") in ("1", "true"),
+            kubetune_image=env.get("KUBETUNE_IMAGE", DEFAULT_KUBETUNE_IMAGE),
+            prometheus_url=env.get("KUBETUNE_PROMETHEUS_URL") or None,
         )
 
     def gpu_price(self, product: str | None) -> float:

@@ -96,7 +96,8 @@ def operator(
     """The kubetune operator, in-process, watching only ``namespace``."""
     assert "finetunejobs.kubetune.io" in kubetune_crds.installed, kubetune_crds
     kube = kubeclient.Kube.from_environment(str(cluster.kubeconfig))
-    op = kubetune_operator.build(Settings(), kube, resync_seconds=1.0)
+    # the test registry (adapter_registry) talks plain HTTP: serving pods pull with --insecure
+    op = kubetune_operator.build(Settings(insecure_registry=True), kube, resync_seconds=1.0)
     with KopfRunner(
         ["run", "--standalone", "--namespace", namespace],
         registry=op.registry,

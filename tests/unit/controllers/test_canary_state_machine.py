@@ -196,3 +196,11 @@ def test_analysis_is_due_only_while_canary_takes_traffic_and_interval_elapsed() 
     drv.tick(PASS, minutes=0)
     assert not canary.analysis_due(spec, drv.status, drv.now + timedelta(seconds=30))
     assert canary.analysis_due(spec, drv.status, drv.now + timedelta(seconds=60))
+
+
+def test_a_higher_weight_waits_until_the_canary_pods_for_it_are_ready() -> None:
+    drv = Driver(rollout(steps=[{"setWeight": 20}, {"setWeight": 60}]))
+    d = drv.tick(ready_weight=20)
+    assert drv.status.canary_weight == 60 and drv.status.current_step == 1 and d.requeue_after == 5
+    drv.tick(ready_weight=60)
+    assert drv.status.phase == "Healthy" and drv.status.stable_revision == "bbb"

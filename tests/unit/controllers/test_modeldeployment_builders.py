@@ -84,8 +84,11 @@ def test_deployment_runs_tgi_with_adapters_quantize_and_pulls_by_digest() -> Non
     verifier = pod["containers"][1]
     assert verifier["startupProbe"]["httpGet"]["path"] == "/verified"
     assert "--adapters" in verifier["args"] and "bot" in verifier["args"]
+    assert verifier["startupProbe"]["failureThreshold"] == 120  # verification.timeout 10m / 5 s
     labels = dep["spec"]["template"]["metadata"]["labels"]
-    assert labels["kubetune.io/revision"] == "abc123" and labels["kubetune.io/track"] == "canary"
+    # the track is on the Deployment only: promoted pods keep serving without a label change
+    assert labels["kubetune.io/revision"] == "abc123" and "kubetune.io/track" not in labels
+    assert dep["metadata"]["labels"]["kubetune.io/track"] == "canary"
     assert dep["metadata"]["ownerReferences"][0]["uid"] == "u-1"
 
 
@@ -96,6 +99,24 @@ def test_hf_model_is_passed_to_tgi_without_a_pull() -> None:
     pod = dep["spec"]["template"]["spec"]
     assert pod["containers"][0]["args"][:2] == ["--model-id", "org/model"]
     assert len(pod["initContainers"]) == 1
+
+
+def test_pvc_model_is_mounted_read_only_from_its_claim() -> None:
+    mdep = make(baseModel={"uri": "pvc://data/models/tiny"}, verification={"timeout": "30s"})
+    pod = builders.deployment(mdep, "r", "stable", 1, {"bot": DIGEST})["spec"]["template"]["spec"]
+    tgi = pod["containers"][0]
+    assert tgi["args"][:2] == ["--model-id", "/mnt/pvc/data/models/tiny"]
+    assert {"name": "base-model", "mountPath": "/mnt/pvc/data", "readOnly": True} in tgi["volumeMounts"]
+    claim = next(v for v in pod["volumes"] if v["name"] == "base-model")["persistentVolumeClaim"]
+    assert claim == {"claimName": "data", "readOnly": True}
+    assert pod["containers"][1]["startupProbe"]["failureThreshold"] == 6
+
+
+def test_track_services_select_a_revision() -> None:
+    svc = builders.service(make(), "canary", "rev2")
+    assert svc["spec"]["selector"] == {"kubetune.io/modeldeployment": "bot", "kubetune.io/revision": "rev2"}
+    with pytest.raises(ValueError, match="needs the revision"):
+        builders.service(make(), "stable")
 
 
 def test_http_route_splits_by_weight_with_ab_header() -> None:
@@ -122,7 +143,7 @@ def test_children_match_golden() -> None:
         builders.deployment(mdep, "stable1", "stable", 4, {"bot": DIGEST}),
         builders.deployment(mdep, "canary1", "canary", 1, {"bot": DIGEST2}),
         builders.service(mdep),
-        builders.service(mdep, "canary"),
+        builders.service(mdep, "canary", "canary1"),
         builders.http_route(mdep, 20),
     ]
     text = yaml.safe_dump_all(docs, sort_keys=True)

@@ -155,6 +155,11 @@ class Verification(KubeModel):
         default="Hello", min_length=1, description="Golden prompt sent with each adapter_id. Default: Hello."
     )
     max_new_tokens: int = Field(default=16, ge=1, le=512, description="Tokens to generate. Default: 16.")
+    timeout: Duration = Field(
+        default="10m",
+        description="How long a pod may take to load and pass the check before the startup probe "
+        "fails it (and a canary is rolled back). Default: 10m.",
+    )
 
 
 class PauseStep(KubeModel):

@@ -18,19 +18,23 @@ import math
 from typing import Any, Literal
 
 from kubetune.api.v1alpha1 import ModelDeployment
+from kubetune.api.v1alpha1.base import parse_duration
 from kubetune.controllers import ownership
+from kubetune.controllers.settings import DEFAULT_KUBETUNE_IMAGE
 
 Manifest = dict[str, Any]
 Track = Literal["stable", "canary"]
 
-DEFAULT_KUBETUNE_IMAGE = "ghcr.io/kubetune/kubetune:0.1.0"
 MODELS_DIR = "/models"
 ADAPTERS_DIR = "/adapters"
 VERIFIER_PORT = 8090
+STARTUP_PERIOD_SECONDS = 5
+PVC_ROOT = "/mnt/pvc"
 
 LABEL_MDEP = "kubetune.io/modeldeployment"
 LABEL_REVISION = "kubetune.io/revision"
 LABEL_TRACK = "kubetune.io/track"
+ANNOTATION_ADAPTERS = "kubetune.io/adapters"
 
 
 def _name(mdep: ModelDeployment) -> str:
@@ -97,19 +101,20 @@ def _meta(mdep: ModelDeployment, name: str, lab: dict[str, str]) -> Manifest:
     }
 
 
-def _model_id(mdep: ModelDeployment) -> tuple[str, list[Manifest]]:
-    """TGI's --model-id, and the init container that fetches the base model when TGI cannot."""
+def _model_id(mdep: ModelDeployment) -> tuple[str, list[Manifest], str | None]:
+    """TGI's --model-id, the init container that fetches the base model when TGI cannot, and
+    the PersistentVolumeClaim the model is read from (``pvc://claim/path``), if any."""
     uri = mdep.spec.base_model.uri
     if uri.startswith("hf://"):
         ident = uri.removeprefix("hf://").split("@", 1)[0]
-        return ident, []
+        return ident, [], None
     if uri.startswith("oci://"):
         target = f"{MODELS_DIR}/base"
-        return target, [_pull("pull-base-model", uri, target)]
+        return target, [_pull("pull-base-model", uri, target)], None
     if uri.startswith("pvc://"):
         claim, _, path = uri.removeprefix("pvc://").partition("/")
-        return f"/mnt/pvc/{claim}/{path}".rstrip("/"), []
-    return uri, []
+        return f"{PVC_ROOT}/{claim}/{path}".rstrip("/"), [], claim
+    return uri, [], None
 
 
 def _pull(name: str, ref: str, target: str) -> Manifest:
@@ -144,11 +149,18 @@ def deployment(
     adapter_refs: dict[str, str],
     *,
     kubetune_image: str = DEFAULT_KUBETUNE_IMAGE,
+    insecure_registry: bool = False,
+    adapter_resources: dict[str, str] | None = None,
 ) -> Manifest:
-    """The Deployment serving one revision."""
+    """The Deployment serving one revision.
+
+    ``adapter_resources`` maps adapter name -> the Adapter resource it came from; it is recorded
+    on the Deployment so the controller knows which Adapters a revision serves after the spec
+    has moved on.
+    """
     spec = mdep.spec
     rt = spec.runtime
-    model_id, inits = _model_id(mdep)
+    model_id, inits, claim = _model_id(mdep)
     lora: list[str] = []
     for a in spec.adapters:
         target = f"{ADAPTERS_DIR}/{a.name}"
@@ -156,6 +168,8 @@ def deployment(
         lora.append(f"{a.name}={target}")
     for init in inits:
         init["image"] = kubetune_image
+        if insecure_registry:
+            init["env"].append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": "true"})
     args = ["--model-id", model_id, "--port", str(rt.port), "--hostname", "0.0.0.0"]
     args += ["--max-concurrent-requests", str(rt.max_concurrent_requests)]
     if rt.quantize:
@@ -179,16 +193,23 @@ def deployment(
         amounts["memory"] = res.memory
     if res.gpus:
         amounts["nvidia.com/gpu"] = res.gpus
+    mounts: list[Manifest] = [
+        {"name": "models", "mountPath": MODELS_DIR},
+        {"name": "adapters", "mountPath": ADAPTERS_DIR},
+    ]
+    volumes: list[Manifest] = [{"name": "models", "emptyDir": {}}, {"name": "adapters", "emptyDir": {}}]
+    if claim is not None:
+        mounts.append({"name": "base-model", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True})
+        volumes.append(
+            {"name": "base-model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        )
     server: Manifest = {
         "name": "tgi",
         "image": rt.image,
         "args": args,
         "env": env,
         "ports": [{"name": "http", "containerPort": rt.port}],
-        "volumeMounts": [
-            {"name": "models", "mountPath": MODELS_DIR},
-            {"name": "adapters", "mountPath": ADAPTERS_DIR},
-        ],
+        "volumeMounts": mounts,
         "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5},
         "livenessProbe": {
             "httpGet": {"path": "/health", "port": "http"},
@@ -220,29 +241,37 @@ def deployment(
                     ",".join(a.name for a in spec.adapters),
                 ],
                 "ports": [{"name": "verifier", "containerPort": VERIFIER_PORT}],
+                # Fails the pod once verification.timeout passes without a verified answer; the
+                # sidecar writes its last reason to the termination message for the controller.
                 "startupProbe": {
                     "httpGet": {"path": "/verified", "port": "verifier"},
-                    "periodSeconds": 5,
-                    "failureThreshold": 120,
+                    "periodSeconds": STARTUP_PERIOD_SECONDS,
+                    "failureThreshold": startup_failures(mdep),
                 },
+                "terminationMessagePolicy": "File",
                 "securityContext": _security_context(),
             }
         )
-    pod_labels = labels(mdep, rev, track)
+    # Pods carry no track label: a canary's pods become the stable ones on promotion without a
+    # restart, so the track lives on the Deployment (patched) and Services select by revision.
+    pod_labels = labels(mdep, rev)
     pod: Manifest = {
         "initContainers": inits,
         "containers": containers,
-        "volumes": [{"name": "models", "emptyDir": {}}, {"name": "adapters", "emptyDir": {}}],
+        "volumes": volumes,
         "terminationGracePeriodSeconds": 90,
     }
     if res.node_selector:
         pod["nodeSelector"] = dict(sorted(res.node_selector.items()))
     if res.tolerations:
         pod["tolerations"] = [t.to_wire() for t in res.tolerations]
+    meta = _meta(mdep, deployment_name(mdep, rev), labels(mdep, rev, track))
+    if adapter_resources:
+        meta["annotations"] = {ANNOTATION_ADAPTERS: json.dumps(adapter_resources, sort_keys=True)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(mdep, f"{_name(mdep)}-{rev}", pod_labels),
+        "metadata": meta,
         "spec": {
             "replicas": count,
             "selector": {"matchLabels": {LABEL_MDEP: _name(mdep), LABEL_REVISION: rev}},
@@ -251,13 +280,24 @@ def deployment(
     }
 
 
-def service(mdep: ModelDeployment, track: Track | None = None) -> Manifest:
+def deployment_name(mdep: ModelDeployment, rev: str) -> str:
+    return f"{_name(mdep)}-{rev}"
+
+
+def startup_failures(mdep: ModelDeployment) -> int:
+    """Startup-probe failures allowed: ``verification.timeout`` in probe periods (at least 2)."""
+    return max(2, math.ceil(parse_duration(mdep.spec.verification.timeout) / STARTUP_PERIOD_SECONDS))
+
+
+def service(mdep: ModelDeployment, track: Track | None = None, rev: str | None = None) -> Manifest:
     """The Service clients use (``track=None``: every pod, for replica-ratio routing), or one per
-    track for Gateway API backends."""
+    track for Gateway API backends, selecting the pods of revision ``rev``."""
     name = _name(mdep) if track is None else f"{_name(mdep)}-{track}"
     selector = {LABEL_MDEP: _name(mdep)}
     if track is not None:
-        selector[LABEL_TRACK] = track
+        if not rev:
+            raise ValueError(f"the {track} Service needs the revision it selects")
+        selector[LABEL_REVISION] = rev
     return {
         "apiVersion": "v1",
         "kind": "Service",

@@ -37,6 +37,10 @@ class Observed:
 
     desired_revision: str
     canary_ready: bool = False
+    # The largest weight the canary's ready pods carry (None: any weight, while canary_ready).
+    # With replica-ratio routing a higher weight needs more canary pods, which start only after
+    # the weight is set; until they are ready the step waits.
+    ready_weight: int | None = None
     canary_failed: str | None = None  # why the canary pods cannot start (e.g. startup probe)
     promote: str | None = None  # value of kubetune.io/promote, if set
     abort: bool = False
@@ -282,7 +286,9 @@ def _run_steps(m: _Machine, observed: Observed, skip: bool) -> None:
             if s.canary_weight != step.set_weight:
                 s.canary_weight = step.set_weight
                 m.record("SetWeight", f"canary weight {step.set_weight}%", Reason.WEIGHT_SET)
-            if not observed.canary_ready:
+            if not observed.canary_ready or (
+                observed.ready_weight is not None and observed.ready_weight < step.set_weight
+            ):
                 s.phase = "Progressing"
                 m.wake(5)
                 return

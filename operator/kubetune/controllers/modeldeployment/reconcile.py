@@ -1,0 +1,528 @@
+"""One idempotent reconcile of a ModelDeployment: resolve adapters, observe, advance the canary, act.
+
+Every trigger (any change of the ModelDeployment, of its Deployments or pods, of an Adapter in
+its namespace, and a timer while a rollout is under way) calls :meth:`Reconciler.reconcile`;
+it reads the current objects, so what woke it does not matter.
+
+A pass: resolve each served adapter to its digest-pinned reference (an ``Adapter`` resource's
+``spec.ref``, or a literal ``ref``) and hash the serving spec into the desired revision; look
+at the Deployments of the stable and canary revisions and at the canary's pods (a verifier or
+container that keeps failing means the canary cannot start); when :func:`canary.analysis_due`,
+ask Prometheus through :func:`observe.analysis_outcome`; let :func:`canary.advance` decide;
+then make the cluster match: one Deployment per revision scaled for the weight
+(:func:`builders.replicas`), Services and an HTTPRoute, old revisions removed, Adapter
+promotion states (canary, stable, retired) updated; finally status, Events and metrics.
+Decisions live in :mod:`canary`; manifests in :mod:`builders`; I/O only through ``clients``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from kubetune import logs
+from kubetune.api.v1alpha1 import API_VERSION, ModelDeployment
+from kubetune.api.v1alpha1.base import get_condition, set_condition
+from kubetune.api.v1alpha1.modeldeployment import ConditionType, ModelDeploymentStatus, Reason
+from kubetune.clients import kube as kubeclient
+from kubetune.clients import prometheus
+from kubetune.controllers.modeldeployment import builders, canary, observe
+from kubetune.controllers.modeldeployment.metrics import Metrics
+from kubetune.controllers.settings import Settings
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+# A container of a canary pod restarting this often means the revision cannot run (a crash
+# loop, an adapter pull that keeps failing). One verifier restart is enough: the kubelet only
+# restarts it when the startup probe gave up after verification.timeout.
+RESTART_LIMIT = 3
+# How long to wait before looking again when nothing else will wake us (missing Adapter).
+RETRY_SECONDS = 10.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+PrometheusFactory = Callable[[str], prometheus.Client]
+
+
+@dataclass
+class Resolved:
+    """The adapters of the spec resolved to digest references, or why they could not be."""
+
+    refs: dict[str, str] = field(default_factory=dict)  # adapter name -> oci://...@sha256:...
+    resources: dict[str, str] = field(default_factory=dict)  # adapter name -> Adapter resource
+    problem: str | None = None
+
+
+class Reconciler:
+    """Reconciles ModelDeployments through one Kubernetes client."""
+
+    def __init__(
+        self,
+        kube: kubeclient.Kube,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = _now,
+        prometheus_client: PrometheusFactory | None = None,
+    ) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.prometheus_client = prometheus_client or (lambda url: prometheus.Client(url, timeout_s=5.0))
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, namespace: str, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((namespace, name), threading.Lock())
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._guard:
+            self._locks.pop((namespace, name), None)
+        self.metrics.forget(namespace, name)
+
+    def reconcile(self, namespace: str, name: str) -> canary.Decision | None:
+        """Bring one ModelDeployment's children and status up to date; None when it is gone."""
+        started = time.perf_counter()
+        try:
+            with self._lock(namespace, name):
+                return self._reconcile(namespace, name)
+        except Exception as exc:
+            self.metrics.errors.labels(type(exc).__name__).inc()
+            raise
+        finally:
+            self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+    def serving(self, namespace: str, adapter: str) -> list[str]:
+        """Names of the ModelDeployments in ``namespace`` whose spec names Adapter ``adapter``."""
+        out = []
+        for obj in self.kube.list(kubeclient.path(API_VERSION, "ModelDeployment", namespace)):
+            adapters = ((obj.get("spec") or {}).get("adapters")) or []
+            if any(a.get("adapter") == adapter for a in adapters if isinstance(a, dict)):
+                out.append(str(obj["metadata"]["name"]))
+        return out
+
+    # --- one pass ---------------------------------------------------------------------------
+
+    def _reconcile(self, namespace: str, name: str) -> canary.Decision | None:
+        url = kubeclient.path(API_VERSION, "ModelDeployment", namespace, name)
+        obj = self.kube.get(url)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        now = self.clock()
+        generation = (obj.get("metadata") or {}).get("generation")
+        try:
+            mdep = ModelDeployment.model_validate(_without_kopf(obj))
+        except ValidationError as exc:
+            message = "; ".join(str(e.get("msg", "")) for e in exc.errors())[:900]
+            status = _stored_status(obj)
+            events = [] if status.phase == "Failed" else [canary.Event("InvalidSpec", message, "Warning")]
+            self._write(obj, url, status, _failed(status, message, now, generation), events)
+            return None
+        status = mdep.status or ModelDeploymentStatus()
+        resolved = self._resolve(mdep)
+        if resolved.problem is not None:
+            new = status.model_copy(deep=True)
+            new.conditions = set_condition(
+                new.conditions,
+                ConditionType.PROGRESSING,
+                "False",
+                Reason.ADAPTER_NOT_FOUND,
+                resolved.problem,
+                now=now,
+                generation=generation,
+            )
+            if new.stable_revision is None:
+                new.phase = "Pending"
+            events = []
+            if _reason(status, ConditionType.PROGRESSING) != Reason.ADAPTER_NOT_FOUND:
+                events.append(canary.Event(Reason.ADAPTER_NOT_FOUND, resolved.problem, "Warning"))
+            self._write(obj, url, status, new, events)
+            return canary.Decision(new, events, requeue_after=RETRY_SECONDS)
+
+        desired = builders.revision(mdep, resolved.refs)
+        deployments = self._deployments(namespace, name)
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        observed = self._observe(mdep, status, desired, deployments, annotations)
+        outcome = None
+        if status.canary_revision == desired and canary.analysis_due(mdep.spec.rollout, status, now):
+            outcome = self._analyse(mdep, status, now)
+            self.metrics.analysed(namespace, name, outcome)
+        decision = canary.advance(mdep.spec.rollout, status, observed, now, outcome)
+        new = decision.status
+        self._act(mdep, new, desired, resolved, deployments)
+        self._conditions(mdep, new, deployments, now, generation)
+        new.observed_generation = generation
+        if decision.clear_annotations:
+            self.kube.patch(url, {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}})
+        self._write(obj, url, status, new, decision.events)
+        self._adapter_states(mdep, new, desired, resolved)
+        self.metrics.observe(namespace, name, new)
+        return decision
+
+    def _write(
+        self,
+        obj: Obj,
+        url: str,
+        old: ModelDeploymentStatus,
+        new: ModelDeploymentStatus,
+        events: list[canary.Event],
+    ) -> None:
+        wire = new.to_wire()
+        if wire != (obj.get("status") or {}) or not obj.get("status"):
+            self.kube.patch(url + "/status", {"status": wire})
+        meta = obj.get("metadata") or {}
+        for event in events:
+            try:
+                self.kube.event(obj, event.type, event.reason, event.message, now=self.clock())
+            except kubeclient.ApiError as err:
+                log.warning("cannot record an event", extra=logs.fields(error=str(err)))
+            log.info(
+                event.message,
+                extra=logs.fields(
+                    namespace=meta.get("namespace"),
+                    modeldeployment=meta.get("name"),
+                    reason=event.reason,
+                    phase=new.phase,
+                    stable=new.stable_revision,
+                    canary=new.canary_revision,
+                    weight=new.canary_weight,
+                ),
+            )
+
+    # --- observation ------------------------------------------------------------------------
+
+    def _resolve(self, mdep: ModelDeployment) -> Resolved:
+        ns = mdep.metadata.namespace or "default"
+        out = Resolved()
+        for served in mdep.spec.adapters:
+            if served.ref is not None:
+                out.refs[served.name] = served.ref
+                continue
+            assert served.adapter is not None  # the model requires exactly one of the two
+            adapter = self.kube.get(kubeclient.path(API_VERSION, "Adapter", ns, served.adapter))
+            ref = ((adapter or {}).get("spec") or {}).get("ref")
+            if not ref:
+                out.problem = (
+                    f"spec.adapters[{served.name}].adapter: Adapter {served.adapter!r} not found in "
+                    f"namespace {ns}; create it (a FineTuneJob does on success) or set ref instead. "
+                    "The stable revision keeps serving."
+                )
+                return out
+            out.refs[served.name] = str(ref)
+            out.resources[served.name] = served.adapter
+        return out
+
+    def _deployments(self, namespace: str, name: str) -> dict[str, Obj]:
+        found = self.kube.list(
+            kubeclient.path("apps/v1", "Deployment", namespace),
+            labelSelector=f"{builders.LABEL_MDEP}={name}",
+        )
+        return {
+            str(d["metadata"]["labels"][builders.LABEL_REVISION]): d
+            for d in found
+            if builders.LABEL_REVISION in ((d.get("metadata") or {}).get("labels") or {})
+        }
+
+    def _observe(
+        self,
+        mdep: ModelDeployment,
+        status: ModelDeploymentStatus,
+        desired: str,
+        deployments: dict[str, Obj],
+        annotations: dict[str, str],
+    ) -> canary.Observed:
+        promote = annotations.get(canary.PROMOTE_ANNOTATION)
+        abort = (annotations.get(canary.ABORT_ANNOTATION) or "").lower() in ("true", "1", "yes")
+        canary_dep = deployments.get(desired) if desired != status.stable_revision else None
+        if canary_dep is None:
+            return canary.Observed(desired, promote=promote, abort=abort)
+        gateway = mdep.spec.rollout.traffic_routing.gateway is not None
+        available = int((canary_dep.get("status") or {}).get("availableReplicas") or 0)
+        ready_weight = max(
+            (
+                w
+                for w in range(0, 101)
+                if builders.replicas(mdep.spec.replicas, w, gateway=gateway)[1] <= available
+            ),
+            default=0,
+        )
+        return canary.Observed(
+            desired,
+            canary_ready=available > 0,
+            ready_weight=ready_weight,
+            canary_failed=self._canary_failure(mdep, desired),
+            promote=promote,
+            abort=abort,
+        )
+
+    def _canary_failure(self, mdep: ModelDeployment, rev: str) -> str | None:
+        """Why the canary revision's pods cannot start, if one of them shows it."""
+        ns = mdep.metadata.namespace or "default"
+        pods = self.kube.list(
+            kubeclient.path("v1", "Pod", ns),
+            labelSelector=f"{builders.LABEL_MDEP}={mdep.metadata.name},{builders.LABEL_REVISION}={rev}",
+        )
+        for pod in pods:
+            pod_name = pod["metadata"]["name"]
+            st = pod.get("status") or {}
+            if st.get("phase") == "Failed":
+                return f"pod {pod_name} failed: {st.get('message') or st.get('reason') or 'no reason given'}"
+            for cs in [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])]:
+                restarts = int(cs.get("restartCount") or 0)
+                limit = 1 if cs.get("name") == "verifier" else RESTART_LIMIT
+                if restarts < limit:
+                    continue
+                last = (cs.get("lastState") or {}).get("terminated") or {}
+                why = (last.get("message") or last.get("reason") or "").strip()
+                if cs.get("name") == "verifier":
+                    return f"pod {pod_name}: adapter verification failed: {why or 'startup probe timed out'}"
+                return f"pod {pod_name}: container {cs.get('name')} restarted {restarts} times: {why or 'exit ' + str(last.get('exitCode'))}"
+        return None
+
+    def _analyse(
+        self, mdep: ModelDeployment, status: ModelDeploymentStatus, now: datetime
+    ) -> canary.AnalysisOutcome:
+        spec = mdep.spec.rollout.analysis
+        url = spec.prometheus_url or self.settings.prometheus_url
+        if not url:
+            return canary.AnalysisOutcome(
+                "Inconclusive",
+                reachable=False,
+                message="no Prometheus to ask: set spec.rollout.analysis.prometheusUrl "
+                "or the operator's KUBETUNE_PROMETHEUS_URL",
+            )
+        assert status.canary_revision is not None and status.stable_revision is not None
+        client = self.prometheus_client(url)
+        return observe.analysis_outcome(
+            spec,
+            namespace=mdep.metadata.namespace or "default",
+            canary=status.canary_revision,
+            stable=status.stable_revision,
+            query=functools.partial(client.query, at=now.timestamp()),
+        )
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def _act(
+        self,
+        mdep: ModelDeployment,
+        new: ModelDeploymentStatus,
+        desired: str,
+        resolved: Resolved,
+        deployments: dict[str, Obj],
+    ) -> None:
+        ns = mdep.metadata.namespace or "default"
+        gateway = mdep.spec.rollout.traffic_routing.gateway is not None
+        canary_rev = new.canary_revision if new.phase != "RolledBack" else None
+        weight = new.canary_weight if canary_rev else 0
+        stable_n, canary_n = builders.replicas(mdep.spec.replicas, weight, gateway=gateway)
+        wanted: dict[str, tuple[builders.Track, int]] = {}
+        if new.stable_revision:
+            wanted[new.stable_revision] = ("stable", stable_n)
+        if new.canary_revision and new.canary_revision != new.stable_revision:
+            # a rolled-back canary stays, scaled to zero, until the spec changes
+            wanted[new.canary_revision] = ("canary", canary_n if canary_rev else 0)
+        for rev, (track, count) in wanted.items():
+            current = deployments.get(rev)
+            if current is None:
+                if rev != desired:
+                    # Only the desired revision's adapters are known; an older one whose
+                    # Deployment was deleted by hand cannot be rebuilt. Say so in the conditions.
+                    continue
+                self.kube.create(
+                    builders.deployment(
+                        mdep,
+                        rev,
+                        track,
+                        count,
+                        resolved.refs,
+                        kubetune_image=self.settings.kubetune_image,
+                        insecure_registry=self.settings.insecure_registry,
+                        adapter_resources=resolved.resources,
+                    )
+                )
+                continue
+            patch: Obj = {}
+            if (current.get("spec") or {}).get("replicas") != count:
+                patch["spec"] = {"replicas": count}
+            if ((current.get("metadata") or {}).get("labels") or {}).get(builders.LABEL_TRACK) != track:
+                patch["metadata"] = {"labels": {builders.LABEL_TRACK: track}}
+            if patch:
+                self.kube.patch(
+                    kubeclient.path("apps/v1", "Deployment", ns, current["metadata"]["name"]), patch
+                )
+        for rev, dep in deployments.items():
+            if rev not in wanted:
+                self.kube.delete(kubeclient.path("apps/v1", "Deployment", ns, dep["metadata"]["name"]))
+        self._routing(mdep, new, gateway, canary_rev, weight)
+
+    def _routing(
+        self,
+        mdep: ModelDeployment,
+        new: ModelDeploymentStatus,
+        gateway: bool,
+        canary_rev: str | None,
+        weight: int,
+    ) -> None:
+        self._apply(builders.service(mdep))
+        if not gateway or new.stable_revision is None:
+            return
+        self._apply(builders.service(mdep, "stable", new.stable_revision))
+        self._apply(builders.service(mdep, "canary", canary_rev or new.stable_revision))
+        self._apply(builders.http_route(mdep, weight))
+
+    def _apply(self, manifest: Obj) -> None:
+        """Create, or merge-patch the spec of, one child."""
+        meta = manifest["metadata"]
+        url = kubeclient.path(manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"])
+        current = self.kube.get(url)
+        if current is None:
+            self.kube.create(manifest)
+            return
+        spec = current.get("spec") or {}
+        if any(spec.get(k) != v for k, v in manifest["spec"].items()):
+            self.kube.patch(url, {"spec": manifest["spec"]})
+
+    def _conditions(
+        self,
+        mdep: ModelDeployment,
+        new: ModelDeploymentStatus,
+        deployments: dict[str, Obj],
+        now: datetime,
+        generation: int | None,
+    ) -> None:
+        stable = deployments.get(new.stable_revision or "")
+        available = int(((stable or {}).get("status") or {}).get("availableReplicas") or 0)
+        ok = available > 0 or mdep.spec.replicas == 0
+        if stable is None:
+            message = f"the Deployment of stable revision {new.stable_revision} does not exist yet"
+        else:
+            message = f"{available}/{mdep.spec.replicas} pods of revision {new.stable_revision} available"
+        was_available = get_condition(new.conditions, ConditionType.AVAILABLE)
+        new.conditions = set_condition(
+            new.conditions,
+            ConditionType.AVAILABLE,
+            "True" if ok else "False",
+            Reason.AVAILABLE if ok else "Unavailable",
+            message,
+            now=now,
+            generation=generation,
+        )
+        if new.phase == "Healthy" and not ok:
+            # before the first pods are up it is pending; after, the stable pods are lost
+            ever = was_available is not None and was_available.status == "True"
+            new.phase = "Degraded" if ever else "Pending"
+        progressing = new.phase in ("Progressing", "Paused")
+        new.conditions = set_condition(
+            new.conditions,
+            ConditionType.PROGRESSING,
+            "True" if progressing else "False",
+            new.history[-1].action if new.history else Reason.NEW_REVISION,
+            new.history[-1].message if new.history else "",
+            now=now,
+            generation=generation,
+        )
+        if new.analysis is not None and new.analysis.verdict is not None:
+            new.conditions = set_condition(
+                new.conditions,
+                ConditionType.ANALYSIS,
+                "False" if new.analysis.verdict == "Fail" else "True",
+                {"Pass": Reason.ANALYSIS_PASSED, "Fail": Reason.ANALYSIS_FAILED}.get(
+                    new.analysis.verdict, Reason.ANALYSIS_INCONCLUSIVE
+                ),
+                observe.summary(new.analysis.verdict, new.analysis.metrics),
+                now=now,
+                generation=generation,
+            )
+
+    def _adapter_states(
+        self, mdep: ModelDeployment, new: ModelDeploymentStatus, desired: str, resolved: Resolved
+    ) -> None:
+        """Adapters follow the rollout: canary while analysed, stable once promoted, retired after."""
+        ns = mdep.metadata.namespace or "default"
+        by_rev = {rev: _served(dep) for rev, dep in self._deployments(ns, str(mdep.metadata.name)).items()}
+        by_rev.setdefault(desired, set(resolved.resources.values()))
+        stable = by_rev.get(new.stable_revision or "", set())
+        states: dict[str, str] = {}
+        if new.canary_revision and new.canary_revision != new.stable_revision:
+            for a in by_rev.get(new.canary_revision, set()) - stable:
+                states[a] = "canary" if new.phase != "RolledBack" else "retired"
+        for a in stable:
+            states[a] = "stable"
+        for rev, served in by_rev.items():
+            if rev not in (new.stable_revision, new.canary_revision):
+                for a in served - set(states):
+                    states[a] = "retired"
+        me = f"{ns}/{mdep.metadata.name}"
+        for adapter, state in states.items():
+            url = kubeclient.path(API_VERSION, "Adapter", ns, adapter)
+            current = self.kube.get(url)
+            if current is None:
+                continue
+            st = current.get("status") or {}
+            deps = [d for d in st.get("deployments") or [] if d != me]
+            if state in ("canary", "stable"):
+                deps.append(me)
+            if st.get("state") != state or sorted(st.get("deployments") or []) != sorted(deps):
+                self.kube.patch(url + "/status", {"status": {"state": state, "deployments": sorted(deps)}})
+
+
+def _served(dep: Obj) -> set[str]:
+    raw = ((dep.get("metadata") or {}).get("annotations") or {}).get(builders.ANNOTATION_ADAPTERS)
+    try:
+        return set(json.loads(raw).values()) if raw else set()
+    except (ValueError, AttributeError):
+        return set()
+
+
+def _reason(status: ModelDeploymentStatus, type: str) -> str | None:
+    cond = get_condition(status.conditions, type)
+    return cond.reason if cond is not None else None
+
+
+def _stored_status(obj: Obj) -> ModelDeploymentStatus:
+    try:
+        return ModelDeploymentStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        return ModelDeploymentStatus()
+
+
+def _failed(
+    status: ModelDeploymentStatus, message: str, now: datetime, generation: int | None
+) -> ModelDeploymentStatus:
+    new = status.model_copy(deep=True)
+    new.phase = "Failed"
+    new.observed_generation = generation
+    new.conditions = set_condition(
+        new.conditions,
+        ConditionType.PROGRESSING,
+        "False",
+        "InvalidSpec",
+        message,
+        now=now,
+        generation=generation,
+    )
+    return new
+
+
+def _without_kopf(obj: Obj) -> Obj:
+    """The object as the models know it: kopf's bookkeeping in status is dropped."""
+    out = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
+    status = out.get("status")
+    if isinstance(status, dict):
+        out["status"] = {k: v for k, v in status.items() if k != "kopf"}
+    return out
