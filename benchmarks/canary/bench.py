@@ -25,6 +25,8 @@ from pathlib import Path
 
 from kubetune.api.v1alpha1.base import parse_duration
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
+from kubetune.testing.prometheus import Prometheus
+from kubetune.testing.servers import build_tiny_model, launch_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integration"))
 from canary import harness
@@ -56,14 +58,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kubetune-canary-bench-") as tmp:
         root = Path(tmp)
         t0 = time.monotonic()
-        model = harness.build_tiny_model(root / "model")
+        model = build_tiny_model(root / "model")
         servers = [
-            harness.launch_server("stable", model, root),
-            harness.launch_server(
+            launch_model("stable", model, root),
+            launch_model(
                 "canary", model, root, "--fault-error-rate", str(args.error_rate), "--fault-seed", "7"
             ),
         ]
-        prom = harness.Prometheus(root / "prometheus")
+        prom = Prometheus(root / "prometheus")
         try:
             prom.start()
             for s in servers:

@@ -16,30 +16,32 @@ from pathlib import Path
 
 import pytest
 
+from kubetune.testing import prometheus, servers
+
 from . import harness
 
 
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
-    why = harness.prometheus_available()
+    why = prometheus.prometheus_available()
     if why is not None:
         if os.environ.get("KUBETUNE_REQUIRE_PROMETHEUS"):
             pytest.fail(f"KUBETUNE_REQUIRE_PROMETHEUS is set but {why}", pytrace=False)
         pytest.skip(why)
-    return harness.PROMETHEUS_BIN
+    return prometheus.PROMETHEUS_BIN
 
 
 @pytest.fixture(scope="session")
 def canary_servers(
     prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, harness.Server]]:
-    model = harness.build_tiny_model(tmp_path_factory.mktemp("canary-model"))
+) -> Iterator[dict[str, servers.Server]]:
+    model = servers.build_tiny_model(tmp_path_factory.mktemp("canary-model"))
     logs = tmp_path_factory.mktemp("canary-serve-logs")
     started = [
-        harness.launch_server("stable", model, logs),
-        harness.launch_server("healthy", model, logs),
-        harness.launch_server("errors", model, logs, "--fault-error-rate", "0.5", "--fault-seed", "7"),
-        harness.launch_server("slow", model, logs, "--fault-latency-ms", "250"),
+        servers.launch_model("stable", model, logs),
+        servers.launch_model("healthy", model, logs),
+        servers.launch_model("errors", model, logs, "--fault-error-rate", "0.5", "--fault-seed", "7"),
+        servers.launch_model("slow", model, logs, "--fault-latency-ms", "250"),
     ]
     try:
         for server in started:
@@ -51,8 +53,8 @@ def canary_servers(
 
 
 @pytest.fixture(scope="session")
-def prom(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Prometheus]:
-    instance = harness.Prometheus(tmp_path_factory.mktemp("prometheus"), binary=prometheus_binary)
+def prom(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[prometheus.Prometheus]:
+    instance = prometheus.Prometheus(tmp_path_factory.mktemp("prometheus"), binary=prometheus_binary)
     instance.start()
     try:
         yield instance
@@ -62,7 +64,7 @@ def prom(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture
 def scrape(
-    prom: harness.Prometheus, canary_servers: dict[str, harness.Server]
+    prom: prometheus.Prometheus, canary_servers: dict[str, servers.Server]
 ) -> Callable[[str, str], tuple[str, str, str]]:
     """Scrape the stable server and one canary under a fresh namespace; (namespace, stable, canary)."""
 
@@ -80,9 +82,9 @@ def scrape(
 
 
 @pytest.fixture
-def own_prometheus(prometheus_binary: str, tmp_path: Path) -> Iterator[harness.Prometheus]:
+def own_prometheus(prometheus_binary: str, tmp_path: Path) -> Iterator[prometheus.Prometheus]:
     """A Prometheus of the test's own, for tests that stop it."""
-    instance = harness.Prometheus(tmp_path / "prometheus", binary=prometheus_binary)
+    instance = prometheus.Prometheus(tmp_path / "prometheus", binary=prometheus_binary)
     instance.start()
     try:
         yield instance

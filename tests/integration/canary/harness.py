@@ -2,10 +2,10 @@
 
 Everything the controller would have in a cluster, minus Kubernetes:
 
-- :class:`Prometheus` runs ``/usr/bin/prometheus`` on a free 127.0.0.1 port with its own
-  storage and a 1 s scrape of the targets a test writes to a ``file_sd`` file. Each target gets
-  the labels Kubernetes SD relabelling would give a pod: ``namespace`` and
-  ``kubetune_io_revision`` (what :func:`analysis.builtin_queries` selects on).
+- :class:`kubetune.testing.prometheus.Prometheus` (file_sd mode) scrapes the servers every
+  second; :func:`label` gives each target the labels Kubernetes SD relabelling would give a pod:
+  ``namespace`` and ``kubetune_io_revision`` (what :func:`analysis.builtin_queries` selects on).
+  The servers are :mod:`kubetune.testing.servers` processes.
 - :class:`Traffic` sends bounded, loopback-only ``/generate`` requests at a fixed rate from a
   background thread, ``weight`` percent of them to the canary server, and counts the answers.
 - :func:`run_rollout` is the controller's loop without the controller: ``canary.analysis_due``
@@ -18,232 +18,20 @@ Shared by ``conftest.py`` and ``benchmarks/canary/bench.py``; it never talks to 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import requests
 
 from kubetune.api.v1alpha1.modeldeployment import AnalysisStatus, ModelDeploymentStatus, RolloutSpec
-from kubetune.clients import prometheus
 from kubetune.controllers.modeldeployment import canary, observe
-
-LOOPBACK = "127.0.0.1"
-PROMETHEUS_BIN = os.environ.get("KUBETUNE_PROMETHEUS", "/usr/bin/prometheus")
-START_DEADLINE_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(what: str, ok: Callable[[], bool], deadline_s: float, log: Callable[[], str]) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            if ok():
-                return
-        time.sleep(0.1)  # polling interval; the loop has a deadline
-    raise TimeoutError(f"{what} not ready after {deadline_s}s:\n{log()[-3000:]}")
-
-
-# --- the model and its servers -------------------------------------------------------------------
-
-
-def build_tiny_model(root: Path) -> Path:
-    """A tiny random Llama with a trained tokenizer (seconds on CPU)."""
-    from kubetune.trainer import tiny
-
-    root.mkdir(parents=True, exist_ok=True)
-    data = root / "train.jsonl"
-    words = [
-        "the",
-        "support",
-        "team",
-        "answers",
-        "billing",
-        "questions",
-        "about",
-        "invoices",
-        "refunds",
-        "and",
-        "plans",
-    ]
-    lines = [
-        json.dumps(
-            {"instruction": " ".join(words[i % 5 : i % 5 + 4]), "input": "", "output": " ".join(words)}
-        )
-        for i in range(60)
-    ]
-    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return tiny.build(root / "model", data, vocab_size=256, max_positions=128)
-
-
-@dataclasses.dataclass
-class Server:
-    """A ``kubetune serve`` subprocess on 127.0.0.1."""
-
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def address(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, deadline_s: float = START_DEADLINE_S) -> None:
-        def ok() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            return requests.get(f"{self.url}/health", timeout=2).status_code == 200
-
-        _wait(self.name, ok, deadline_s, self.log)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
-def launch_server(name: str, model: Path, log_dir: Path, *extra: str) -> Server:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBETUNE_FAULT_", "LORA_", "MAX_"))}
-    env.update(
-        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1"
-    )
-    args = ["--model-id", str(model), "--hostname", LOOPBACK, "--port", str(port), "--num-threads", "1"]
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kubetune.serving", *args, *extra],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    return Server(name, port, proc, log_path)
-
-
-# --- Prometheus ----------------------------------------------------------------------------------
-
-
-class Prometheus:
-    """A Prometheus process scraping the targets written by :meth:`set_targets` every second."""
-
-    def __init__(self, workdir: Path, port: int | None = None, binary: str = PROMETHEUS_BIN) -> None:
-        self.workdir = workdir
-        self.port = port or free_port()
-        self.binary = binary
-        self.targets_file = workdir / "targets.json"
-        self.config_file = workdir / "prometheus.yml"
-        self.log_path = workdir / "prometheus.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.set_targets({})
-        self.config_file.write_text(
-            json.dumps(  # JSON is YAML; no PyYAML needed to write it
-                {
-                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-                    "scrape_configs": [
-                        {
-                            "job_name": "kubetune-serve",
-                            "file_sd_configs": [
-                                {"files": [str(self.targets_file)], "refresh_interval": "1s"}
-                            ],
-                        }
-                    ],
-                },
-                indent=2,
-            ),
-            encoding="utf-8",
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def client(self, timeout_s: float = 2.0) -> prometheus.Client:
-        return prometheus.Client(self.url, timeout_s=timeout_s)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def start(self, deadline_s: float = 60.0) -> None:
-        with self.log_path.open("ab") as log_file:
-            self.proc = subprocess.Popen(
-                [
-                    self.binary,
-                    f"--config.file={self.config_file}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address={LOOPBACK}:{self.port}",
-                    "--web.enable-lifecycle",
-                    "--log.level=warn",
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        proc = self.proc
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {proc.returncode}:\n{self.log()[-3000:]}")
-            return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
-
-        _wait("prometheus", ready, deadline_s, self.log)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def set_targets(self, targets: dict[str, dict[str, str]]) -> None:
-        """Replace the scraped targets: ``{"127.0.0.1:port": {"namespace": ..., ...}}``."""
-        groups = [{"targets": [address], "labels": labels} for address, labels in targets.items()]
-        tmp = self.targets_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(groups), encoding="utf-8")
-        tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
-
-    def wait_scraped(self, namespace: str, count: int, deadline_s: float = 30.0) -> None:
-        """Until ``count`` targets of ``namespace`` are up (file_sd and the first scrape done)."""
-        client = self.client()
-        query = f'count(up{{namespace="{namespace}"}} == 1)'
-
-        def ok() -> bool:
-            try:
-                return client.query(query) == count
-            except prometheus.PrometheusUnreachable:
-                return False
-
-        _wait(f"{count} targets in {namespace}", ok, deadline_s, self.log)
+from kubetune.testing.prometheus import Prometheus
+from kubetune.testing.servers import Server
 
 
 def label(server: Server, namespace: str, revision: str) -> dict[str, dict[str, str]]:
@@ -424,10 +212,3 @@ def run_rollout(
     run.ended = time.monotonic()
     run.end_counts = traffic.snapshot()
     return run
-
-
-def prometheus_available() -> str | None:
-    """None when the binary is there, else why not."""
-    if shutil.which(PROMETHEUS_BIN) is None:
-        return f"{PROMETHEUS_BIN} not found (apt-get install prometheus, or set KUBETUNE_PROMETHEUS)"
-    return None

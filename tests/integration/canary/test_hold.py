@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
+from kubetune.testing.prometheus import Prometheus
+from kubetune.testing.servers import Server
 
 from . import harness
 
@@ -12,8 +14,8 @@ STEPS = [{"setWeight": 20}, {"analysis": {"intervals": 2}}, {"setWeight": 100}]
 
 
 def test_too_little_canary_traffic_is_inconclusive_and_holds(
-    prom: harness.Prometheus,
-    canary_servers: dict[str, harness.Server],
+    prom: Prometheus,
+    canary_servers: dict[str, Server],
     scrape: Callable[[str, str], tuple[str, str, str]],
 ) -> None:
     namespace, stable, canary = scrape("healthy", "quiet")
@@ -45,7 +47,7 @@ def test_too_little_canary_traffic_is_inconclusive_and_holds(
 
 
 def test_prometheus_down_mid_rollout_holds_and_the_rollout_resumes_when_it_is_back(
-    own_prometheus: harness.Prometheus, canary_servers: dict[str, harness.Server]
+    own_prometheus: Prometheus, canary_servers: dict[str, Server]
 ) -> None:
     prom = own_prometheus
     namespace, stable, canary = "outage", "stable-outage", "canary-outage"

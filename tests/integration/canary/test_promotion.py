@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
+from kubetune.testing.prometheus import Prometheus
+from kubetune.testing.servers import Server
 
 from . import harness
 
@@ -12,8 +14,8 @@ INTERVAL_S = 2.0
 
 
 def test_healthy_canary_goes_through_every_step_to_promotion(
-    prom: harness.Prometheus,
-    canary_servers: dict[str, harness.Server],
+    prom: Prometheus,
+    canary_servers: dict[str, Server],
     scrape: Callable[[str, str], tuple[str, str, str]],
 ) -> None:
     namespace, stable, canary = scrape("healthy", "promote")

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
+from kubetune.testing.prometheus import Prometheus
+from kubetune.testing.servers import Server
 
 from . import harness
 
@@ -43,8 +45,8 @@ def assert_rolled_back_within_failure_limit(run: harness.Rollout) -> None:
 
 
 def test_canary_failing_half_its_requests_is_rolled_back_while_stable_keeps_answering(
-    prom: harness.Prometheus,
-    canary_servers: dict[str, harness.Server],
+    prom: Prometheus,
+    canary_servers: dict[str, Server],
     scrape: Callable[[str, str], tuple[str, str, str]],
 ) -> None:
     namespace, stable, canary = scrape("errors", "errors")
@@ -71,8 +73,8 @@ def test_canary_failing_half_its_requests_is_rolled_back_while_stable_keeps_answ
 
 
 def test_slow_canary_is_rolled_back_by_the_p95_latency_ratio(
-    prom: harness.Prometheus,
-    canary_servers: dict[str, harness.Server],
+    prom: Prometheus,
+    canary_servers: dict[str, Server],
     scrape: Callable[[str, str], tuple[str, str, str]],
 ) -> None:
     namespace, stable, canary = scrape("slow", "slow")

@@ -1,8 +1,8 @@
 """Serving level: a tiny model, a LoRA adapter that really changes it, and ``kubetune serve`` processes.
 
-Every server is a real subprocess (``python -m kubetune.serving``) on a free 127.0.0.1 port,
-started all at once at the beginning of the session (they load in parallel) and waited for by
-polling ``/health`` with a deadline. They differ only in flags:
+Every server is a real subprocess (``python -m kubetune.serving``, launched by
+:mod:`kubetune.testing.servers`) on a free 127.0.0.1 port, started all at once at the beginning
+of the session (they load in parallel) and waited for by polling ``/health`` with a deadline. They differ only in flags:
 
 - ``server``: base model + adapter ``support``, small token limits (64 input / 128 total);
 - ``faulty_server``: configured only through environment variables (TGI's ``MODEL_ID``, ``PORT``,
@@ -14,25 +14,18 @@ polling ``/health`` with a deadline. They differ only in flags:
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
+
+from kubetune.testing.servers import Server, free_port, launch, server_env
 
 ADAPTER = "support"
 API_KEY = "s3cret"
 MAX_INPUT_TOKENS = 64
 MAX_TOTAL_TOKENS = 128
-START_DEADLINE_S = 180.0
 
 _WORDS = [
     "the",
@@ -62,87 +55,6 @@ _WORDS = [
     "an",
     "account",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBETUNE_FAULT_", "LORA_", "MAX_"))}
-    env.update(
-        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1"
-    )
-    env.update(extra)
-    return env
-
-
-@dataclasses.dataclass
-class Server:
-    """A ``kubetune serve`` subprocess and a few helpers to talk to it."""
-
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, deadline_s: float = START_DEADLINE_S) -> None:
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(
-                    f"{self.name} exited with {self.proc.returncode}:\n{self.log()[-3000:]}", pytrace=False
-                )
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)  # polling interval, not synchronisation: the loop has a deadline
-        pytest.fail(f"{self.name} not healthy after {deadline_s}s:\n{self.log()[-3000:]}", pytrace=False)
-
-    def post(self, path: str, body: object, **kwargs: object) -> requests.Response:
-        return requests.post(f"{self.url}{path}", json=body, timeout=60, **kwargs)  # type: ignore[arg-type]
-
-    def generate(self, inputs: str, **parameters: object) -> requests.Response:
-        return self.post("/generate", {"inputs": inputs, "parameters": parameters})
-
-    def metrics(self) -> str:
-        response = requests.get(f"{self.url}/metrics", timeout=10)
-        response.raise_for_status()
-        return response.text
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
-def launch(name: str, log_dir: Path, args: list[str], env: dict[str, str], port: int | None = None) -> Server:
-    """Starts a server; without ``port`` it gets a free one through ``--port``, else env sets it."""
-    if port is None:
-        port = free_port()
-        args = [*args, "--port", str(port)]
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kubetune.serving", *args],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    return Server(name, port, proc, log_path)
 
 
 def metric_value(text: str, series: str) -> float:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from .conftest import API_KEY, Server
+from kubetune.testing.servers import Server
+
+from .conftest import API_KEY
 
 
 def test_api_key_is_required_except_for_probes_and_metrics(quantized_server: Server) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import ADAPTER, Server, free_port
+from kubetune.testing.servers import Server, free_port
+
+from .conftest import ADAPTER
 
 
 @contextlib.contextmanager

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from .conftest import ADAPTER, Server, metric_value
+from kubetune.testing.servers import Server
+
+from .conftest import ADAPTER, metric_value
 
 PROMPT = "customers ask how to close an account"
 

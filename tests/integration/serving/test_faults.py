@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .conftest import Server, metric_value
+from kubetune.testing.servers import Server
+
+from .conftest import metric_value
 
 
 def test_injected_errors_are_500s_counted_as_failures(faulty_server: Server) -> None:

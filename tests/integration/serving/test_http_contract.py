@@ -7,7 +7,9 @@ import re
 
 import requests
 
-from .conftest import MAX_INPUT_TOKENS, MAX_TOTAL_TOKENS, Server
+from kubetune.testing.servers import Server
+
+from .conftest import MAX_INPUT_TOKENS, MAX_TOTAL_TOKENS
 
 PROMPT = "how to change an email address"
 TIMING_HEADERS = ("x-total-time", "x-validation-time", "x-queue-time", "x-inference-time", "x-time-per-token")

@@ -8,7 +8,9 @@ import time
 import pytest
 import requests
 
-from .conftest import MAX_INPUT_TOKENS, MAX_TOTAL_TOKENS, Server, metric_value
+from kubetune.testing.servers import Server
+
+from .conftest import MAX_INPUT_TOKENS, MAX_TOTAL_TOKENS, metric_value
 
 LONG = " ".join(["billing"] * 80)  # over the input limit, under the total
 

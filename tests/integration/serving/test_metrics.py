@@ -9,7 +9,9 @@ import subprocess
 
 import pytest
 
-from .conftest import MAX_INPUT_TOKENS, Server, metric_value
+from kubetune.testing.servers import Server
+
+from .conftest import MAX_INPUT_TOKENS, metric_value
 
 CONTRACT = {
     "tgi_request_count": "counter",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import openai
 import pytest
 
-from .conftest import ADAPTER, Server
+from kubetune.testing.servers import Server
+
+from .conftest import ADAPTER
 
 MESSAGES = [{"role": "user", "content": "how do I reset a password"}]
 

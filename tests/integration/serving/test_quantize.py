@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import API_KEY, Server, server_env
+from kubetune.testing.servers import Server, server_env
+
+from .conftest import API_KEY
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

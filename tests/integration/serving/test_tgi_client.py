@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from .conftest import Server
+from kubetune.testing.servers import Server
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
