@@ -12,6 +12,7 @@ from kubetune.controllers.settings import Settings
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SETTINGS = Settings()
+SINCE = {"lastTransitionTime": "2026-01-01T11:00:00Z"}
 DIGEST = "oci://registry.test/ml/bot@sha256:" + "a" * 64
 
 
@@ -108,21 +109,117 @@ def test_unschedulable_gpu_pod_is_insufficient_gpu_and_nothing_is_recreated() ->
     assert not [e for e in again.events if e.reason == "InsufficientGPU"]  # one event per transition
 
 
+def cond_of(d: decide.Decision, type: str) -> tuple[str, str, str]:
+    found = next(c for c in d.status.conditions if c.type == type)
+    return found.status, found.reason, found.message
+
+
 def test_suspend_while_training_suspends_the_job_and_resume_unsuspends_it() -> None:
+    ckpt = {"checkpointStorage": {"claimName": "ckpt"}}
     seen = decide.Observed(**passed_preflight(), training_job=k8s_job(), training_pods=[pod(running=True)])
     d = decide.decide(
-        job({"phase": "Training", "checkpoints": [{"step": 8, "path": "/c/8"}]}, suspend=True),
+        job({"phase": "Training", "checkpoints": [{"step": 8, "path": "/c/8"}]}, suspend=True, **ckpt),
         seen,
         SETTINGS,
         NOW,
     )
     assert d.actions == ["suspend_training"] and d.status.phase == "Suspended"
-    assert "step 8" in next(c.message for c in d.status.conditions if c.type == "Suspended")
-    seen.training_job = k8s_job(suspend=True)
-    r = decide.decide(job(d.status.to_wire(), suspend=False), seen, SETTINGS, NOW)
+    assert cond_of(d, "Suspended")[2].startswith("checkpointing")  # the pod is still stopping
+    assert cond_of(d, "Training")[:2] == ("False", "Suspended")
+    seen = decide.Observed(**passed_preflight(), training_job=k8s_job(suspend=True))
+    gone = decide.decide(job(d.status.to_wire(), suspend=True, **ckpt), seen, SETTINGS, NOW)
+    assert gone.actions == [] and gone.status.phase == "Suspended"
+    status, reason, message = cond_of(gone, "Suspended")
+    assert (status, reason) == ("True", "Suspended") and "GPUs freed" in message
+    assert "PVC ckpt" in message and "step 8" in message
+    r = decide.decide(job(gone.status.to_wire(), suspend=False, **ckpt), seen, SETTINGS, NOW)
     assert r.actions == ["resume_training"]
-    cond = next(c for c in r.status.conditions if c.type == "Suspended")
-    assert (cond.status, cond.reason) == ("False", "Resumed")
+    status, reason, message = cond_of(r, "Suspended")
+    assert (status, reason) == ("False", "Resumed") and "last complete checkpoint" in message
+    assert [e.reason for e in r.events].count("Resumed") == 1
+
+
+def test_resumed_run_reports_the_checkpoint_step_it_loaded() -> None:
+    ckpt = {"checkpointStorage": {"claimName": "ckpt"}}
+    status = {
+        "phase": "Pending",
+        "attempts": 1,
+        "conditions": [
+            {
+                "type": "Suspended",
+                "status": "False",
+                "reason": "Resumed",
+                "message": "resumed; soon",
+                **SINCE,
+            },
+            {
+                "type": "Training",
+                "status": "False",
+                "reason": "Suspended",
+                "message": "suspended at step 9",
+                **SINCE,
+            },
+        ],
+    }
+    log = observe.TrainerLog(resumed_from_step=9)
+    seen = decide.Observed(
+        **passed_preflight(), training_job=k8s_job(), training_pods=[pod(running=True)], training_log=log
+    )
+    d = decide.decide(job(status, **ckpt), seen, SETTINGS, NOW)
+    assert d.status.phase == "Training" and d.status.attempts == 1
+    assert cond_of(d, "Suspended") == ("False", "Resumed", "resumed from checkpoint at step 9")
+    assert cond_of(d, "Training") == ("True", "Resumed", "resumed from checkpoint at step 9")
+    # Later the resume line has left the log tail: the conditions keep the step.
+    seen.training_log = observe.TrainerLog()
+    later = decide.decide(job(d.status.to_wire(), **ckpt), seen, SETTINGS, NOW)
+    assert (
+        cond_of(later, "Suspended")[2] == cond_of(later, "Training")[2] == "resumed from checkpoint at step 9"
+    )
+    assert later.events == []
+
+
+def test_suspend_without_a_checkpoint_claim_says_training_restarts_from_zero() -> None:
+    seen = decide.Observed(**passed_preflight(), training_job=k8s_job(suspend=True))
+    d = decide.decide(job({"phase": "Training"}, suspend=True), seen, SETTINGS, NOW)
+    message = cond_of(d, "Suspended")[2]
+    assert "emptyDir" in message and "step 0" in message and "spec.checkpointStorage.claimName" in message
+
+
+def test_a_deleted_pod_still_terminating_is_not_counted_twice() -> None:
+    # The Job already counts the terminating pod as failed; its replacement is the second attempt.
+    terminating = pod(running=True)
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T11:59:00Z"
+    training = k8s_job()
+    training["status"]["failed"] = 1
+    seen = decide.Observed(**passed_preflight(), training_job=training, training_pods=[terminating, pod()])
+    d = decide.decide(job({"phase": "Training", "attempts": 1}), seen, SETTINGS, NOW)
+    assert d.status.attempts == 2
+
+
+def test_retry_says_which_checkpoint_it_resumed_from_until_the_end() -> None:
+    log = observe.TrainerLog(resumed_from_step=20)
+    crashed = pod(running=True)
+    crashed["status"]["containerStatuses"][0]["restartCount"] = 1
+    seen = decide.Observed(
+        **passed_preflight(), training_job=k8s_job(), training_pods=[crashed], training_log=log
+    )
+    d = decide.decide(job({"phase": "Training", "attempts": 1}), seen, SETTINGS, NOW)
+    assert d.status.attempts == 2
+    assert cond_of(d, "Training") == ("True", "Retrying", "attempt 2 resumed from checkpoint at step 20")
+    seen.training_log = observe.TrainerLog()  # the resume line scrolled out of the tail
+    again = decide.decide(job(d.status.to_wire()), seen, SETTINGS, NOW)
+    assert cond_of(again, "Training")[2] == "attempt 2 resumed from checkpoint at step 20"
+    result = {"gate": {"passed": True}, "training": {"steps": 40, "resumedFromStep": 20}}
+    seen = decide.Observed(
+        **passed_preflight(),
+        training_job=k8s_job("Complete"),
+        training_log=observe.TrainerLog(result=result),
+    )
+    done = decide.decide(job(again.status.to_wire()), seen, SETTINGS, NOW)
+    assert done.status.phase == "Succeeded"
+    status, reason, message = cond_of(done, "Training")
+    assert (status, reason) == ("False", "Succeeded")
+    assert message == "training finished in 2 attempts; the last attempt resumed from checkpoint at step 20"
 
 
 def test_gate_not_met_fails_without_registering_and_stops_retries() -> None:
@@ -173,6 +270,28 @@ def test_no_step_for_longer_than_the_stall_timeout_is_stalled() -> None:
     assert (stalled.status, stalled.reason) == ("True", "Stalled")
 
 
+def test_time_spent_suspended_is_not_a_stall() -> None:
+    status = {
+        "phase": "Training",
+        "progress": {"step": 5, "totalSteps": 50, "updateTime": "2026-01-01T10:00:00Z"},
+        "conditions": [
+            {
+                "type": "Suspended",
+                "status": "False",
+                "reason": "Resumed",
+                "message": "resumed from checkpoint at step 5",
+                "lastTransitionTime": "2026-01-01T11:59:00Z",
+            }
+        ],
+    }
+    seen = decide.Observed(**passed_preflight(), training_job=k8s_job(), training_pods=[pod(running=True)])
+    d = decide.decide(job(status, stallTimeoutSeconds=600), seen, SETTINGS, NOW)
+    assert not [c for c in d.status.conditions if c.type == "Stalled"]
+    later = datetime(2026, 1, 1, 12, 20, 0, tzinfo=UTC)
+    stalled = decide.decide(job(status, stallTimeoutSeconds=600), seen, SETTINGS, later)
+    assert cond_of(stalled, "Stalled")[:2] == ("True", "Stalled")
+
+
 def test_trainer_log_lines_fold_into_preflight_progress_checkpoints_and_resume() -> None:
     text = "\n".join(
         [
@@ -181,12 +300,16 @@ def test_trainer_log_lines_fold_into_preflight_progress_checkpoints_and_resume()
             '{"event": "progress", "step": 6, "total_steps": 12, "epoch": 0.5, "loss": 1.5, "learning_rate": 0.1, "tokens_per_second": 10, "eta_seconds": 3}',
             '{"event": "phase", "phase": "checkpoint", "message": "c", "step": 6, "path": "/c/6"}',
             "not json",
+            '{"event": "phase", "phase": "result", "result": {"outcome": "Terminated", "checkpoints": [{"step": 7, "path": "/c/7"}]}}',
         ]
     )
     log = observe.parse_log(text)
     assert log.preflight is not None and log.preflight.rows == 9
     assert log.progress is not None and log.progress.summary == "6/12 (50%)"
-    assert [c.step for c in log.checkpoints] == [6] and log.resumed_from_step == 4
+    # The checkpoint resumed from and those a stopped run's result lists are complete ones too.
+    assert [c.step for c in log.checkpoints] == [4, 6, 7] and log.resumed_from_step == 4
+    assert observe.resumed_from(log) == 4
+    assert observe.resumed_from(observe.TrainerLog(result={"training": {"resumedFromStep": 3}})) == 3
 
 
 def test_status_command_renders_phase_progress_metrics_and_adapter() -> None:

@@ -54,6 +54,8 @@ WARNING_REASONS = frozenset(
     }
 )
 _DIGEST_RE = __import__("re").compile(DIGEST_REF_PATTERN)
+RESUMED_FROM = "resumed from checkpoint at step"
+RESUMING = "resumed; "  # until the trainer reports the checkpoint it loaded
 
 
 @dataclasses.dataclass
@@ -288,42 +290,37 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
             b.phase("Suspended")
             b.cond(ConditionType.SUSPENDED, "True", Reason.SUSPENDED, "suspended before training started")
             return None
+        suspended = get_condition(st.conditions, ConditionType.SUSPENDED)
+        if suspended is not None and suspended.status == "True":
+            b.cond(ConditionType.SUSPENDED, "False", Reason.RESUMED, "resumed before training started")
         actions.append("create_training")
         st.attempts = max(st.attempts, 1)
         st.start_time = st.start_time or rfc3339(b.now)
         b.phase("Pending")
         b.cond(ConditionType.TRAINING, "Unknown", Reason.TRAINING_STARTED, f"training Job {n_train} created")
         return None
-    # Attempts: pods the Job created plus container restarts inside them.
+    # Attempts: pods the Job created plus container restarts inside them. The Job counts a
+    # deleted pod as failed while it is still terminating, so only live pods are added to it.
     failed_pods = int(((seen.training_job or {}).get("status") or {}).get("failed", 0))
-    st.attempts = max(st.attempts, len(pods) + observe.restarts(pods, "trainer") + failed_pods, 1)
+    live = [p for p in pods if not observe.finished_or_terminating(p)]
+    st.attempts = max(st.attempts, len(live) + observe.restarts(pods, "trainer") + failed_pods, 1)
     st.start_time = st.start_time or rfc3339(b.now)
+    resumed = observe.resumed_from(log)
     # Suspension: the Job controller deletes the pods (SIGTERM -> the trainer checkpoints).
     suspended_job = bool(((seen.training_job or {}).get("spec") or {}).get("suspend"))
     if outcome not in ("complete", "failed"):
         if spec.suspend:
             if not suspended_job:
                 actions.append("suspend_training")
-            last = st.checkpoints[-1].step if st.checkpoints else None
             b.phase("Suspended")
-            b.cond(
-                ConditionType.SUSPENDED,
-                "True",
-                Reason.SUSPENDED,
-                "GPUs freed" + (f"; will resume from checkpoint at step {last}" if last is not None else ""),
-            )
+            b.cond(ConditionType.SUSPENDED, "True", Reason.SUSPENDED, _suspended_message(b, pods))
+            step = st.progress.step if st.progress is not None else 0
+            b.cond(ConditionType.TRAINING, "False", Reason.SUSPENDED, f"suspended at step {step}")
             return None
         if suspended_job:
             actions.append("resume_training")
-        suspended = get_condition(st.conditions, ConditionType.SUSPENDED)
-        if suspended is not None and suspended.status == "True":
-            last = st.checkpoints[-1].step if st.checkpoints else None
-            b.cond(
-                ConditionType.SUSPENDED,
-                "False",
-                Reason.RESUMED,
-                "resumed" + (f" from checkpoint at step {last}" if last is not None else ""),
-            )
+    if not spec.suspend:
+        _note_resume(b, resumed)
     # Terminal answers from the trainer's exit codes (restartPolicy OnFailure would retry them).
     for ex in exits:
         if ex.exit_code == observe.EXIT_GATE_NOT_MET:
@@ -362,7 +359,10 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
         gate = (result or {}).get("gate") or {}
         gate_msg = str(gate.get("message") or "evaluation gate passed")
         b.cond(ConditionType.GATE_PASSED, "True", Reason.GATE_PASSED, gate_msg)
-        b.cond(ConditionType.TRAINING, "False", Reason.SUCCEEDED, "training finished")
+        finished = "training finished" + (f" in {st.attempts} attempts" if st.attempts > 1 else "")
+        if resumed is not None:
+            finished += f"; the last attempt resumed from checkpoint at step {resumed}"
+        b.cond(ConditionType.TRAINING, "False", Reason.SUCCEEDED, finished)
         if st.progress is not None and st.progress.total_steps:
             st.progress.eta_seconds = 0.0
         ref = _pushed_ref(result)
@@ -404,21 +404,56 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
     started_training = st.progress is not None and st.progress.step > 0
     phase: Phase = phase_map[trainer_phase] if trainer_phase in phase_map and started_training else "Training"
     b.phase(phase)
-    attempt = st.attempts
-    resumed = log.resumed_from_step if log is not None else None
-    if attempt > 1 and resumed is not None:
-        b.cond(
-            ConditionType.TRAINING,
-            "True",
-            Reason.RETRYING,
-            f"attempt {attempt} resumed from checkpoint at step {resumed}",
-        )
-    elif attempt > 1:
-        b.cond(ConditionType.TRAINING, "True", Reason.RETRYING, f"attempt {attempt}")
-    else:
-        b.cond(ConditionType.TRAINING, "True", Reason.PROGRESSING, "the trainer is running")
+    _running_condition(b, resumed)
     _stall(b)
     return None
+
+
+def _running_condition(b: _Builder, resumed: int | None) -> None:
+    """Training=True: a retry (attempt > 1) or a run resumed after a suspension says from which
+    checkpoint step. The step stays in the condition when the log tail no longer shows it."""
+    attempt = b.status.attempts
+    current = get_condition(b.status.conditions, ConditionType.TRAINING)
+    if attempt > 1:
+        prefix = f"attempt {attempt}"
+        if resumed is not None:
+            b.cond(ConditionType.TRAINING, "True", Reason.RETRYING, f"{prefix} {RESUMED_FROM} {resumed}")
+        elif not (current is not None and current.status == "True" and current.message.startswith(prefix)):
+            b.cond(ConditionType.TRAINING, "True", Reason.RETRYING, prefix)
+    elif resumed is not None:
+        b.cond(ConditionType.TRAINING, "True", Reason.RESUMED, f"{RESUMED_FROM} {resumed}")
+    elif not (current is not None and current.status == "True" and current.reason == Reason.RESUMED):
+        b.cond(ConditionType.TRAINING, "True", Reason.PROGRESSING, "the trainer is running")
+
+
+def _suspended_message(b: _Builder, pods: list[Obj]) -> str:
+    """Where a suspended job stands: still checkpointing, or GPUs freed and what resumes."""
+    if any(not observe.finished_or_terminating(p) or observe.running([p], "trainer") for p in pods):
+        return "checkpointing: the trainer got SIGTERM; its GPUs are freed when the pod exits"
+    claim = b.job.spec.checkpoint_storage.claim_name
+    last = b.status.checkpoints[-1].step if b.status.checkpoints else None
+    if not claim:
+        return (
+            "GPUs freed; the checkpoints were on an emptyDir and went with the pod, so unsuspending "
+            "restarts training from step 0 (set spec.checkpointStorage.claimName to keep them)"
+        )
+    seen = f" (the latest seen: step {last})" if last is not None else ""
+    return f"GPUs freed; unsuspending resumes from the last complete checkpoint on PVC {claim}{seen}"
+
+
+def _note_resume(b: _Builder, resumed: int | None) -> None:
+    """After a suspension: Suspended=False/Resumed, with the checkpoint step once the trainer
+    reports it (until then a placeholder message that a later pass replaces)."""
+    cond = get_condition(b.status.conditions, ConditionType.SUSPENDED)
+    if cond is None or (cond.status == "False" and not cond.message.startswith(RESUMING)):
+        return
+    if resumed is not None:
+        message = f"{RESUMED_FROM} {resumed}"
+    elif b.job.spec.checkpoint_storage.claim_name:
+        message = RESUMING + "the trainer restarts from the last complete checkpoint"
+    else:
+        message = RESUMING + "training restarts from step 0 (the checkpoints were on an emptyDir)"
+    b.cond(ConditionType.SUSPENDED, "False", Reason.RESUMED, message)
 
 
 def _stall(b: _Builder) -> None:
@@ -427,6 +462,10 @@ def _stall(b: _Builder) -> None:
     since = _parse_time(progress.update_time if progress is not None else None) or _parse_time(
         b.status.start_time
     )
+    # Time spent suspended is not a stall: count from the resume when it came later.
+    resumed = get_condition(b.status.conditions, ConditionType.SUSPENDED)
+    if resumed is not None and resumed.status == "False" and since is not None:
+        since = max(since, _parse_time(resumed.last_transition_time) or since)
     if since is None or b.status.phase != "Training":
         return
     idle = (b.now - since).total_seconds()

@@ -81,14 +81,36 @@ def parse_log(text: str) -> TrainerLog:
             step = int(event["step"])
             seen[step] = CheckpointRef(step=step, path=str(event.get("path", "")))
         elif phase == "training" and "checkpoint" in event and "step" in event:
-            out.resumed_from_step = int(event["step"])
+            # The checkpoint a run resumed from is complete, even when the log that wrote it
+            # (a pod stopped by SIGTERM) was never read.
+            step = int(event["step"])
+            out.resumed_from_step = step
+            seen.setdefault(step, CheckpointRef(step=step, path=str(event["checkpoint"])))
         elif phase == "result" and isinstance(event.get("result"), dict):
             out.result = event["result"]
             continue
         if phase and phase != "checkpoint":
             out.phase = phase
+    for ref in (out.result or {}).get("checkpoints") or []:
+        if isinstance(ref, dict) and "step" in ref:
+            step = int(ref["step"])
+            seen.setdefault(
+                step, CheckpointRef(step=step, path=str(ref.get("path", "")), time=ref.get("time"))
+            )
     out.checkpoints = [seen[k] for k in sorted(seen)]
     return out
+
+
+def resumed_from(log: TrainerLog | None) -> int | None:
+    """The checkpoint step the trainer's latest run resumed from: its log line while it runs,
+    the result's ``training.resumedFromStep`` once it finished (the last line, so never cut off
+    by a log tail)."""
+    if log is None:
+        return None
+    training = (log.result or {}).get("training")
+    if isinstance(training, dict) and isinstance(training.get("resumedFromStep"), int):
+        return int(training["resumedFromStep"])
+    return log.resumed_from_step
 
 
 # --- Jobs and pods ----------------------------------------------------------------------------
@@ -166,6 +188,12 @@ def unschedulable(pods: list[Obj]) -> str | None:
             ):
                 return str(cond.get("message") or "pod is unschedulable")
     return None
+
+
+def finished_or_terminating(pod: Obj) -> bool:
+    """A pod being deleted or in a terminal phase (the Job already counts it, or will)."""
+    phase = (pod.get("status") or {}).get("phase")
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp")) or phase in ("Succeeded", "Failed")
 
 
 def running(pods: list[Obj], container: str) -> bool:
