@@ -90,7 +90,9 @@ def test_new_adapter_goes_through_the_canary_and_becomes_stable(
         return st.get("phase") == "Healthy" and st.get("stableRevision") == canary
 
     wait_for(promoted, 240, "canary promoted")
-    actions = [h["action"] for h in status_of(kube, namespace, "bot")["history"]]
+    status = status_of(kube, namespace, "bot")
+    assert "canaryRevision" not in status and status["canaryWeight"] == 0, status
+    actions = [h["action"] for h in status["history"]]
     assert actions[-4:] == ["CanaryStarted", "SetWeight", "SetWeight", "Promoted"], actions
     assert adapter_state(kube, namespace, "bot-v1") == "stable"
     wait_for(lambda: set(deployments(kube, namespace, "bot")) == {canary}, 60, "old revision removed")

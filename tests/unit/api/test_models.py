@@ -125,3 +125,11 @@ def test_durations_parse_like_go(text: str, seconds: float) -> None:
 def test_bad_duration_is_refused() -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("5 minutes")
+
+
+def test_metric_verdict_turns_promql_nan_and_inf_into_no_value() -> None:
+    from kubetune.api.v1alpha1.modeldeployment import MetricVerdict
+
+    v = MetricVerdict(name="errorRate", verdict="Inconclusive", canary=float("nan"), stable=float("inf"))
+    assert v.canary is None and v.stable is None
+    assert MetricVerdict(name="x", verdict="Pass", canary=0.5).canary == 0.5

@@ -7,9 +7,10 @@ messages naming the field path. Pure pydantic.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from kubetune.api.v1alpha1.base import (
     Condition,
@@ -380,6 +381,13 @@ class MetricVerdict(KubeModel):
     threshold: str | None = Field(default=None, description="What was required, in words.")
     samples: int = Field(default=0, description="Canary requests in the window.")
     message: str = Field(default="", description="Why, in words.")
+
+    @field_validator("canary", "stable")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        # PromQL answers NaN (0/0, e.g. no requests in the window) and ±Inf; JSON has neither,
+        # and the API server rejects a status holding them. "No value" is what they mean here.
+        return value if value is None or math.isfinite(value) else None
 
 
 class AnalysisStatus(KubeModel):

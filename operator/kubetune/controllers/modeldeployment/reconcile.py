@@ -168,8 +168,9 @@ class Reconciler:
         new.observed_generation = generation
         if decision.clear_annotations:
             self.kube.patch(url, {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}})
+        # Adapters first: whoever sees the new status sees Adapters that agree with it.
+        self._adapter_states(mdep, new, desired, resolved, deployments)
         self._write(obj, url, status, new, decision.events)
-        self._adapter_states(mdep, new, desired, resolved)
         self.metrics.observe(namespace, name, new)
         return decision
 
@@ -182,8 +183,12 @@ class Reconciler:
         events: list[canary.Event],
     ) -> None:
         wire = new.to_wire()
-        if wire != (obj.get("status") or {}) or not obj.get("status"):
-            self.kube.patch(url + "/status", {"status": wire})
+        stored = {k: v for k, v in (obj.get("status") or {}).items() if k != "kopf"}
+        if wire != stored or not obj.get("status"):
+            # A merge patch keeps fields it does not mention: fields that became unset (the
+            # canary revision after a promotion) are sent as null to be removed.
+            gone = dict.fromkeys(k for k in stored if k not in wire)
+            self.kube.patch(url + "/status", {"status": {**gone, **wire}})
         meta = obj.get("metadata") or {}
         for event in events:
             try:
@@ -450,11 +455,20 @@ class Reconciler:
             )
 
     def _adapter_states(
-        self, mdep: ModelDeployment, new: ModelDeploymentStatus, desired: str, resolved: Resolved
+        self,
+        mdep: ModelDeployment,
+        new: ModelDeploymentStatus,
+        desired: str,
+        resolved: Resolved,
+        deployments: dict[str, Obj],
     ) -> None:
-        """Adapters follow the rollout: canary while analysed, stable once promoted, retired after."""
+        """Adapters follow the rollout: canary while analysed, stable once promoted, retired after.
+
+        ``deployments`` are the revisions seen at the start of the pass, so the one this pass
+        removed (the old stable after a promotion) still says which Adapters to retire.
+        """
         ns = mdep.metadata.namespace or "default"
-        by_rev = {rev: _served(dep) for rev, dep in self._deployments(ns, str(mdep.metadata.name)).items()}
+        by_rev = {rev: _served(dep) for rev, dep in deployments.items()}
         by_rev.setdefault(desired, set(resolved.resources.values()))
         stable = by_rev.get(new.stable_revision or "", set())
         states: dict[str, str] = {}

@@ -1,0 +1,80 @@
+"""End-to-end level: the integration level's real parts, reused, plus a real Prometheus.
+
+The control plane, node agent, namespace, tiny model PVC and registry fixtures are the
+integration level's own (``tests/integration/conftest.py`` and
+``tests/integration/operator/conftest.py``), loaded here from their files so the two levels
+share one definition. What is new: ``prometheus`` discovers the namespace's kubetune pods
+through the API server (Kubernetes SD, or its stand-in on a Debian Prometheus without it; see
+:mod:`kubetune.testing.prometheus`), and ``e2e_operator`` is the whole operator, in-process,
+with that Prometheus as its default analysis backend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from kopf.testing import KopfRunner
+
+from kubetune.clients import kube as kubeclient
+from kubetune.controllers import operator as kubetune_operator
+from kubetune.controllers.settings import Settings
+from kubetune.testing import Cluster, CrdReport
+from kubetune.testing.prometheus import Prometheus, prometheus_available
+
+INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
+sys.path.insert(0, str(INTEGRATION / "operator"))  # ftj_helpers, mdep_helpers
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_level = _load("kubetune_integration_conftest", INTEGRATION / "conftest.py")
+_operator = _load("kubetune_integration_operator_conftest", INTEGRATION / "operator" / "conftest.py")
+binaries = _level.binaries
+cluster = _level.cluster
+kube = _level.kube
+kubetune_crds = _level.kubetune_crds
+namespace = _level.namespace
+tiny_assets = _operator.tiny_assets
+data_pvc = _operator.data_pvc
+adapter_registry = _operator.adapter_registry
+
+
+@pytest.fixture
+def prometheus(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Prometheus]:
+    """A Prometheus scraping the kubetune pods of ``namespace`` every second."""
+    problem = prometheus_available()
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    with Prometheus.for_cluster(tmp_path / "prometheus", cluster.kubeconfig, [namespace]) as prom:
+        yield prom
+
+
+@pytest.fixture
+def e2e_operator(
+    cluster: Cluster, kubetune_crds: CrdReport, namespace: str, prometheus: Prometheus
+) -> Iterator[kubetune_operator.Operator]:
+    """The kubetune operator in-process, watching ``namespace``, analysing with ``prometheus``."""
+    assert {"finetunejobs.kubetune.io", "modeldeployments.kubetune.io"} <= set(kubetune_crds.installed)
+    client = kubeclient.Kube.from_environment(str(cluster.kubeconfig))
+    settings = Settings(insecure_registry=True, prometheus_url=prometheus.url)
+    op = kubetune_operator.build(settings, client, resync_seconds=1.0)
+    with KopfRunner(
+        ["run", "--standalone", "--namespace", namespace],
+        registry=op.registry,
+        settings=op.kopf_settings,
+        timeout=60,
+    ) as runner:
+        yield op
+    assert runner.exception is None, runner.exception
+    client.close()
