@@ -5,7 +5,11 @@
 #   2. the Python virtualenv .venv with kubetune[trainer,serve,dev], pinned by requirements/constraints.txt
 #   3. the test control plane (kube-apiserver, controller-manager, scheduler, kubectl, etcd), built
 #      from Go modules into ~/.cache/kubetune (hack/build-control-plane.sh)
-# Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 skip those phases.
+#   4. an upstream Prometheus with Kubernetes service discovery (Debian's has none), built from
+#      Go modules into ~/.cache/kubetune (hack/build-prometheus.sh). Not fatal: without it the
+#      tests discover pods through the API server themselves (kubetune.testing.podtargets).
+# Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1
+# skip those phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,4 +53,12 @@ if [[ "${KUBETUNE_SKIP_CONTROL_PLANE:-0}" != 1 ]]; then
   phase "control plane (Go build, cached by version)"
   hack/build-control-plane.sh >/dev/null
   phase_done "control plane"
+fi
+
+if [[ "${KUBETUNE_SKIP_PROMETHEUS_BUILD:-0}" != 1 ]]; then
+  phase "Prometheus with Kubernetes SD (Go build, cached by version)"
+  if ! hack/build-prometheus.sh >/dev/null; then
+    echo "==> setup: WARNING: hack/build-prometheus.sh failed; tests fall back to API-server pod listing" >&2
+  fi
+  phase_done "Prometheus with Kubernetes SD"
 fi
