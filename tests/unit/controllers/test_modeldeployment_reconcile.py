@@ -1,0 +1,272 @@
+"""ModelDeployment reconcile against an in-memory API: children, status, Adapter states.
+
+The integration and e2e levels run the same code against a real API server; these pin the
+bookkeeping that is easy to get subtly wrong (merge-patch nulls, which Adapters a promotion
+retires, canary failure messages) and run in milliseconds.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from kubetune.clients import kube as kubeclient
+from kubetune.controllers.modeldeployment import builders
+from kubetune.controllers.modeldeployment.reconcile import Reconciler
+from kubetune.controllers.settings import Settings
+
+Obj = dict[str, Any]
+NS = "ml"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+REF1 = "oci://registry.test/ml/bot@sha256:" + "1" * 64
+REF2 = "oci://registry.test/ml/bot@sha256:" + "2" * 64
+
+
+def _merge(target: Obj, patch: Obj) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+class FakeKube:
+    """Objects by URL path; list by label selector; merge patches with null = delete."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Obj] = {}
+        self.events: list[tuple[str, str, str]] = []
+        self.status_patches: list[Obj] = []
+
+    def _url(self, obj: Obj) -> str:
+        meta = obj["metadata"]
+        return kubeclient.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+
+    def get(self, url: str) -> Obj | None:
+        obj = self.objects.get(url.removesuffix("/status"))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, url: str, labelSelector: str = "") -> list[Obj]:
+        wanted = dict(p.split("=", 1) for p in labelSelector.split(",") if p)
+        out = []
+        for key, obj in self.objects.items():
+            labels = obj["metadata"].get("labels") or {}
+            if key.rsplit("/", 1)[0] == url and all(labels.get(k) == v for k, v in wanted.items()):
+                out.append(copy.deepcopy(obj))
+        return out
+
+    def create(self, obj: Obj) -> Obj | None:
+        url = self._url(obj)
+        if url in self.objects:
+            return None
+        stored = copy.deepcopy(obj)
+        stored["metadata"].setdefault("generation", 1)
+        stored["metadata"].setdefault("uid", f"uid-{len(self.objects)}")
+        self.objects[url] = stored
+        return copy.deepcopy(stored)
+
+    def patch(self, url: str, body: Obj) -> Obj | None:
+        obj = self.objects.get(url.removesuffix("/status"))
+        if obj is None:
+            return None
+        if url.endswith("/status"):
+            self.status_patches.append(copy.deepcopy(body))
+            obj.setdefault("status", {})
+            _merge(obj, {"status": body["status"]})
+        else:
+            _merge(obj, body)
+        return copy.deepcopy(obj)
+
+    def delete(self, url: str) -> bool:
+        return self.objects.pop(url, None) is not None
+
+    def event(self, involved: Obj, type: str, reason: str, message: str, **_: Any) -> None:
+        self.events.append((type, reason, message))
+
+
+def mdep(**spec: Any) -> Obj:
+    body: Obj = {
+        "baseModel": {"uri": "pvc://data/model"},
+        "replicas": 1,
+        "resources": {"gpus": 0},
+        "rollout": {"steps": [{"setWeight": 50}, {"setWeight": 100}]},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "kubetune.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "bot", "namespace": NS, "uid": "u-bot", "generation": 1},
+        "spec": body,
+    }
+
+
+def adapter(name: str, ref: str) -> Obj:
+    return {
+        "apiVersion": "kubetune.io/v1alpha1",
+        "kind": "Adapter",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"ref": ref},
+        "status": {"state": "candidate"},
+    }
+
+
+class World:
+    def __init__(self) -> None:
+        self.kube = FakeKube()
+        self.now = T0
+        self.rec = Reconciler(self.kube, Settings(), clock=lambda: self.now)  # type: ignore[arg-type]
+
+    def pass_(self, seconds: float = 1) -> None:
+        self.now += timedelta(seconds=seconds)
+        self.rec.reconcile(NS, "bot")
+
+    @property
+    def status(self) -> Obj:
+        return self.kube.objects[kubeclient.path("kubetune.io/v1alpha1", "ModelDeployment", NS, "bot")][
+            "status"
+        ]
+
+    def deployments(self) -> dict[str, Obj]:
+        found = self.kube.list(
+            kubeclient.path("apps/v1", "Deployment", NS), "kubetune.io/modeldeployment=bot"
+        )
+        return {d["metadata"]["labels"][builders.LABEL_REVISION]: d for d in found}
+
+    def make_available(self) -> None:
+        for d in self.deployments().values():
+            url = kubeclient.path("apps/v1", "Deployment", NS, d["metadata"]["name"])
+            self.kube.objects[url]["status"] = {"availableReplicas": d["spec"]["replicas"]}
+
+    def state(self, name: str) -> str:
+        return str(
+            self.kube.objects[kubeclient.path("kubetune.io/v1alpha1", "Adapter", NS, name)]["status"]["state"]
+        )
+
+    def point_at(self, name: str) -> None:
+        url = kubeclient.path("kubetune.io/v1alpha1", "ModelDeployment", NS, "bot")
+        self.kube.patch(
+            url, {"spec": {"adapters": [{"name": "bot", "adapter": name}]}, "metadata": {"generation": 2}}
+        )
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.kube.create(adapter("bot-v1", REF1))
+    w.kube.create(adapter("bot-v2", REF2))
+    w.kube.create(mdep(adapters=[{"name": "bot", "adapter": "bot-v1"}]))
+    return w
+
+
+def test_first_revision_is_pending_until_its_pods_are_available_then_healthy(world: World) -> None:
+    world.pass_()
+    (rev,) = world.deployments()
+    assert world.status["stableRevision"] == rev and world.status["phase"] == "Pending"
+    assert world.kube.get(kubeclient.path("v1", "Service", NS, "bot")) is not None
+    world.make_available()
+    world.pass_()
+    assert world.status["phase"] == "Healthy"
+    available = next(c for c in world.status["conditions"] if c["type"] == "Available")
+    assert available["status"] == "True" and world.state("bot-v1") == "stable"
+
+
+def test_promotion_retires_the_old_adapter_removes_its_revision_and_nulls_the_canary(world: World) -> None:
+    world.pass_()
+    world.make_available()
+    world.pass_()
+    (old,) = world.deployments()
+    world.point_at("bot-v2")
+    world.pass_()
+    canary = world.status["canaryRevision"]
+    assert world.state("bot-v2") == "canary" and world.status["canaryWeight"] == 50
+    assert {r: d["spec"]["replicas"] for r, d in world.deployments().items()} == {old: 1, canary: 1}
+    for _ in range(4):
+        world.make_available()
+        world.pass_()
+    assert world.status["phase"] == "Healthy" and world.status["stableRevision"] == canary
+    assert "canaryRevision" not in world.status  # sent as null, not left behind
+    assert set(world.deployments()) == {canary}
+    assert world.state("bot-v2") == "stable" and world.state("bot-v1") == "retired"
+    promoted = [e for e in world.kube.events if e[1] == "Promoted"]
+    assert len(promoted) == 1
+    events = len(world.kube.events)
+    world.pass_()
+    assert len(world.kube.events) == events  # a settled deployment records nothing more
+
+
+def test_missing_adapter_keeps_stable_serving_and_says_which(world: World) -> None:
+    world.pass_()
+    world.make_available()
+    world.pass_()
+    world.point_at("bot-v3")
+    world.pass_()
+    world.pass_()
+    progressing = next(c for c in world.status["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "AdapterNotFound" and "'bot-v3' not found" in progressing["message"]
+    assert len([e for e in world.kube.events if e[1] == "AdapterNotFound"]) == 1
+    assert len(world.deployments()) == 1 and world.status["phase"] == "Healthy"
+
+
+def test_a_verifier_that_gave_up_rolls_the_canary_back_with_its_reason(world: World) -> None:
+    world.pass_()
+    world.make_available()
+    world.pass_()
+    world.point_at("bot-v2")
+    world.pass_()
+    canary = world.status["canaryRevision"]
+    world.kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "bot-canary-pod",
+                "namespace": NS,
+                "labels": {"kubetune.io/modeldeployment": "bot", "kubetune.io/revision": canary},
+            },
+            "status": {
+                "phase": "Running",
+                "containerStatuses": [
+                    {"name": "tgi", "restartCount": 0},
+                    {
+                        "name": "verifier",
+                        "restartCount": 1,
+                        "lastState": {
+                            "terminated": {"exitCode": 143, "message": "adapter bot answers like the base"}
+                        },
+                    },
+                ],
+            },
+        }
+    )
+    world.pass_()
+    assert world.status["phase"] == "RolledBack" and world.status["canaryWeight"] == 0
+    assert "adapter bot answers like the base" in world.status["history"][-1]["message"]
+    replicas = {r: d["spec"]["replicas"] for r, d in world.deployments().items()}
+    assert replicas[canary] == 0 and replicas[world.status["stableRevision"]] == 1
+    assert world.state("bot-v2") == "retired" and world.state("bot-v1") == "stable"
+
+
+def test_a_higher_weight_waits_for_the_canary_pods_it_needs() -> None:
+    w = World()
+    w.kube.create(adapter("bot-v2", REF2))
+    w.kube.create(mdep(replicas=4, rollout={"steps": [{"setWeight": 25}, {"setWeight": 75}]}))
+    w.pass_()
+    w.make_available()
+    w.pass_()
+    w.point_at("bot-v2")
+    w.pass_()  # canary at 25%: 3 stable + 1 canary
+    w.make_available()
+    w.pass_()  # ready for 25%: weight 75 -> 1 stable + 3 canary, only 1 canary pod available
+    assert w.status["canaryWeight"] == 75 and w.status["currentStep"] == 1
+    canary = w.status["canaryRevision"]
+    assert w.deployments()[canary]["spec"]["replicas"] == 3
+    w.pass_()
+    assert w.status["phase"] == "Progressing"  # still 1 of 3
+    w.make_available()
+    w.pass_()
+    assert w.status["phase"] == "Healthy" and w.status["stableRevision"] == canary
