@@ -1,4 +1,5 @@
-"""``kubetune status ftj NAME``: a FineTuneJob's phase, progress, preflight, metrics and adapter.
+"""``kubetune status ftj|mdep NAME``: a FineTuneJob's phase, progress, preflight, metrics and
+adapter, or a ModelDeployment's revisions, canary weight and step, latest analysis and history.
 
 Reads the object through :mod:`kubetune.clients.kube` (kubeconfig or in-cluster credentials)
 and prints it for people; :func:`render` is pure so tests pin the layout. ``-o json`` prints the
@@ -13,10 +14,17 @@ from typing import Any
 
 from kubetune.clients import kube as kubeclient
 
+KINDS = {
+    "ftj": "FineTuneJob",
+    "finetunejob": "FineTuneJob",
+    "mdep": "ModelDeployment",
+    "modeldeployment": "ModelDeployment",
+}
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("status", help="show a kubetune object's status", description=__doc__)
-    parser.add_argument("kind", choices=["ftj", "finetunejob"], help="kind (ftj)")
+    parser.add_argument("kind", choices=sorted(KINDS), help="kind (ftj or mdep)")
     parser.add_argument("name", help="object name")
     parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
@@ -27,17 +35,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from kubetune.cli.main import UserError
 
+    kind = KINDS[args.kind]
     kube = kubeclient.Kube.from_environment(args.kubeconfig)
     try:
-        url = kubeclient.path("kubetune.io/v1alpha1", "FineTuneJob", args.namespace, args.name)
+        url = kubeclient.path("kubetune.io/v1alpha1", kind, args.namespace, args.name)
         obj = kube.get(url)
     except kubeclient.ApiError as exc:
-        raise UserError(f"cannot read FineTuneJob {args.namespace}/{args.name}: {exc}") from None
+        raise UserError(f"cannot read {kind} {args.namespace}/{args.name}: {exc}") from None
     finally:
         kube.close()
     if obj is None:
-        raise UserError(f"FineTuneJob {args.namespace}/{args.name} not found")
-    print(json.dumps(obj.get("status") or {}, indent=2) if args.output == "json" else render(obj))
+        raise UserError(f"{kind} {args.namespace}/{args.name} not found")
+    if args.output == "json":
+        print(json.dumps(obj.get("status") or {}, indent=2))
+    else:
+        print(render(obj) if kind == "FineTuneJob" else render_deployment(obj))
     return 0
 
 
@@ -93,6 +105,57 @@ def render(obj: dict[str, Any]) -> str:
         lines.append(
             f"  Cost:        {_num(cost.get('gpuHours'), 4)} GPU-h, {_num(cost.get('amount'), 4)} {cost.get('currency', '')}"
         )
+    conditions = st.get("conditions") or []
+    if conditions:
+        lines.append("  Conditions:")
+        for c in conditions:
+            lines.append(
+                f"    {c.get('type'):<16} {c.get('status'):<8} {c.get('reason', ''):<20} {c.get('message', '')}"
+            )
+    return "\n".join(lines)
+
+
+def render_deployment(obj: dict[str, Any]) -> str:
+    """A readable summary of a ModelDeployment object."""
+    meta, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    steps = (spec.get("rollout") or {}).get("steps") or []
+    step = st.get("currentStep")
+    adapters = ", ".join(
+        f"{a.get('name')}={a.get('adapter') or a.get('ref')}" for a in spec.get("adapters") or []
+    )
+    lines = [
+        f"ModelDeployment {meta.get('namespace', '')}/{meta.get('name', '')}",
+        f"  Phase:       {st.get('phase', 'Pending')}   (generation {meta.get('generation', '?')}, "
+        f"observed {st.get('observedGeneration', '-')})",
+        f"  Base model:  {(spec.get('baseModel') or {}).get('uri', '-')}",
+        f"  Adapters:    {adapters or '-'}",
+        f"  Stable:      {st.get('stableRevision') or '-'}",
+        f"  Canary:      {st.get('canaryRevision') or '-'}   weight {st.get('canaryWeight', 0)}%   "
+        + (
+            f"step {step + 1}/{len(steps)}: {json.dumps(steps[step])}"
+            if step is not None and step < len(steps)
+            else "no step"
+        ),
+    ]
+    analysis = st.get("analysis") or {}
+    if analysis.get("verdict"):
+        lines.append(
+            f"  Analysis:    {analysis['verdict']} at {analysis.get('time', '-')}  (failures {analysis.get('failures', 0)}, "
+            f"inconclusive {analysis.get('inconclusive', 0)}, passes {analysis.get('passes', 0)})"
+        )
+        lines.append("               check          verdict       canary      stable      samples  why")
+        for m in analysis.get("metrics") or []:
+            lines.append(
+                f"               {m.get('name', ''):<14} {m.get('verdict', ''):<13} {_num(m.get('canary')):<11} "
+                f"{_num(m.get('stable')):<11} {m.get('samples', 0):<8} {m.get('message', '')}"
+            )
+    history = st.get("history") or []
+    if history:
+        lines.append("  History:")
+        for h in history[-8:]:
+            lines.append(
+                f"    {h.get('time', '')}  {h.get('revision', ''):<10} {h.get('action', ''):<14} {h.get('message', '')}"
+            )
     conditions = st.get("conditions") or []
     if conditions:
         lines.append("  Conditions:")

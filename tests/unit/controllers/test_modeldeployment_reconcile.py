@@ -270,3 +270,18 @@ def test_a_higher_weight_waits_for_the_canary_pods_it_needs() -> None:
     w.make_available()
     w.pass_()
     assert w.status["phase"] == "Healthy" and w.status["stableRevision"] == canary
+
+
+def test_status_command_renders_a_rollout_for_people(world: World) -> None:
+    from kubetune.cli.status import render_deployment
+
+    world.pass_()
+    world.make_available()
+    world.pass_()
+    world.point_at("bot-v2")
+    world.pass_()
+    obj = world.kube.get(kubeclient.path("kubetune.io/v1alpha1", "ModelDeployment", NS, "bot"))
+    assert obj is not None
+    text = render_deployment(obj)
+    assert "ModelDeployment ml/bot" in text and "weight 50%" in text and "bot=bot-v2" in text
+    assert "CanaryStarted" in text and "step 1/2" in text
