@@ -429,7 +429,7 @@ def _running_condition(b: _Builder, resumed: int | None) -> None:
 def _suspended_message(b: _Builder, pods: list[Obj]) -> str:
     """Where a suspended job stands: still checkpointing, or GPUs freed and what resumes."""
     if any(not observe.finished_or_terminating(p) or observe.running([p], "trainer") for p in pods):
-        return "checkpointing: the trainer got SIGTERM; its GPUs are freed when the pod exits"
+        return "checkpointing: the trainer pod is stopped with SIGTERM and frees its GPUs when it exits"
     claim = b.job.spec.checkpoint_storage.claim_name
     last = b.status.checkpoints[-1].step if b.status.checkpoints else None
     if not claim:
