@@ -78,7 +78,7 @@ def test_suspend_checkpoints_frees_the_pod_and_unsuspend_resumes_from_that_check
     assert job["spec"]["suspend"] is True and not job["status"].get("active"), job["status"]
     # SIGTERM made the trainer write a checkpoint at the step it had reached, past the last
     # periodic one (every 10 steps), before the pod went away.
-    steps = _complete_checkpoints(checkpoints)
+    steps = _complete_checkpoints(checkpoints / "pausable")
     stopped_at = steps[-1]
     assert stopped_at >= obj["status"]["progress"]["step"] >= 13, (steps, dump(obj))
     total = obj["status"]["progress"]["totalSteps"]
@@ -181,7 +181,7 @@ def test_deleted_training_pod_is_replaced_and_resumes_from_its_sigterm_checkpoin
         60,
         "the first trainer pod gone",
     )
-    stopped_at = _complete_checkpoints(checkpoints)[-1]
+    stopped_at = _complete_checkpoints(checkpoints / "evicted")[-1]
     assert stopped_at >= 13, stopped_at
 
     def retrying() -> dict[str, Any] | None:

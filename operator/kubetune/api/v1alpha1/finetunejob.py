@@ -498,7 +498,8 @@ class CheckpointStorage(KubeModel):
 
     claim_name: str | None = Field(
         default=None,
-        description="PersistentVolumeClaim for checkpoints, so they survive pod restarts on other nodes. Default: emptyDir.",
+        description="PersistentVolumeClaim for checkpoints, so they survive pod restarts on other nodes; "
+        "each job writes under a directory named after it. Default: emptyDir.",
     )
 
 

@@ -188,7 +188,11 @@ def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
         if claim
         else {"name": "checkpoints", "emptyDir": {}}
     )
-    mounts.append({"name": "checkpoints", "mountPath": CHECKPOINT_DIR})
+    checkpoint_mount: Manifest = {"name": "checkpoints", "mountPath": CHECKPOINT_DIR}
+    if claim:
+        # one directory per job, so jobs sharing a claim never resume from each other's steps
+        checkpoint_mount["subPath"] = _name(job)
+    mounts.append(checkpoint_mount)
     for i, source in enumerate(source_claims(job)):
         volumes.append(
             {"name": f"source-{i}", "persistentVolumeClaim": {"claimName": source, "readOnly": True}}

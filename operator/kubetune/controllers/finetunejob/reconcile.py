@@ -24,6 +24,7 @@ from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
 from kubetune.api.v1alpha1.base import rfc3339, set_condition
 from kubetune.api.v1alpha1.finetunejob import ConditionType, FineTuneJobStatus, Reason
 from kubetune.clients import kube as kubeclient
+from kubetune.controllers import objects
 from kubetune.controllers.finetunejob import builders, decide, observe
 from kubetune.controllers.finetunejob.metrics import Metrics
 from kubetune.controllers.settings import Settings
@@ -81,16 +82,16 @@ class Reconciler:
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
         try:
-            job = FineTuneJob.model_validate(_without_kopf(obj))
+            job = FineTuneJob.model_validate(objects.without_kopf(obj))
         except ValidationError as exc:
             self._invalid(obj, url, exc)
             return None
         seen = self._observe(job)
         decision = decide.decide(job, seen, self.settings, self.clock())
         self._act(job, decision, seen)
-        new = decision.status.to_wire()
-        if new != (obj.get("status") or {}) or not obj.get("status"):
-            self.kube.patch(url + "/status", {"status": new})
+        patch = objects.status_patch(obj, decision.status.to_wire())
+        if patch is not None:
+            self.kube.patch(url + "/status", patch)
         for event in decision.events:
             try:
                 self.kube.event(obj, event.type, event.reason, event.message, now=self.clock())
@@ -213,12 +214,3 @@ def _newest(pods: list[Obj]) -> str | None:
     best = max(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")))
     name = (best.get("metadata") or {}).get("name")
     return str(name) if name else None
-
-
-def _without_kopf(obj: Obj) -> Obj:
-    """The object as the models know it: kopf's bookkeeping in status is dropped."""
-    out = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
-    status = out.get("status")
-    if isinstance(status, dict):
-        out["status"] = {k: v for k, v in status.items() if k != "kopf"}
-    return out

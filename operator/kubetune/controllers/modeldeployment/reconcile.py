@@ -35,6 +35,7 @@ from kubetune.api.v1alpha1.base import get_condition, set_condition
 from kubetune.api.v1alpha1.modeldeployment import ConditionType, ModelDeploymentStatus, Reason
 from kubetune.clients import kube as kubeclient
 from kubetune.clients import prometheus
+from kubetune.controllers import objects
 from kubetune.controllers.modeldeployment import builders, canary, observe
 from kubetune.controllers.modeldeployment.metrics import Metrics
 from kubetune.controllers.settings import Settings
@@ -125,7 +126,7 @@ class Reconciler:
         now = self.clock()
         generation = (obj.get("metadata") or {}).get("generation")
         try:
-            mdep = ModelDeployment.model_validate(_without_kopf(obj))
+            mdep = ModelDeployment.model_validate(objects.without_kopf(obj))
         except ValidationError as exc:
             message = "; ".join(str(e.get("msg", "")) for e in exc.errors())[:900]
             status = _stored_status(obj)
@@ -182,13 +183,9 @@ class Reconciler:
         new: ModelDeploymentStatus,
         events: list[canary.Event],
     ) -> None:
-        wire = new.to_wire()
-        stored = {k: v for k, v in (obj.get("status") or {}).items() if k != "kopf"}
-        if wire != stored or not obj.get("status"):
-            # A merge patch keeps fields it does not mention: fields that became unset (the
-            # canary revision after a promotion) are sent as null to be removed.
-            gone = dict.fromkeys(k for k in stored if k not in wire)
-            self.kube.patch(url + "/status", {"status": {**gone, **wire}})
+        patch = objects.status_patch(obj, new.to_wire())
+        if patch is not None:
+            self.kube.patch(url + "/status", patch)
         meta = obj.get("metadata") or {}
         for event in events:
             try:
@@ -531,12 +528,3 @@ def _failed(
         generation=generation,
     )
     return new
-
-
-def _without_kopf(obj: Obj) -> Obj:
-    """The object as the models know it: kopf's bookkeeping in status is dropped."""
-    out = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "spec", "status")}
-    status = out.get("status")
-    if isinstance(status, dict):
-        out["status"] = {k: v for k, v in status.items() if k != "kopf"}
-    return out
