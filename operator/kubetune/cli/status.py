@@ -105,14 +105,7 @@ def render(obj: dict[str, Any]) -> str:
         lines.append(
             f"  Cost:        {_num(cost.get('gpuHours'), 4)} GPU-h, {_num(cost.get('amount'), 4)} {cost.get('currency', '')}"
         )
-    conditions = st.get("conditions") or []
-    if conditions:
-        lines.append("  Conditions:")
-        for c in conditions:
-            lines.append(
-                f"    {c.get('type'):<16} {c.get('status'):<8} {c.get('reason', ''):<20} {c.get('message', '')}"
-            )
-    return "\n".join(lines)
+    return "\n".join(lines + _conditions(st))
 
 
 def render_deployment(obj: dict[str, Any]) -> str:
@@ -156,11 +149,14 @@ def render_deployment(obj: dict[str, Any]) -> str:
             lines.append(
                 f"    {h.get('time', '')}  {h.get('revision', ''):<10} {h.get('action', ''):<14} {h.get('message', '')}"
             )
-    conditions = st.get("conditions") or []
-    if conditions:
-        lines.append("  Conditions:")
-        for c in conditions:
-            lines.append(
-                f"    {c.get('type'):<16} {c.get('status'):<8} {c.get('reason', ''):<20} {c.get('message', '')}"
-            )
-    return "\n".join(lines)
+    return "\n".join(lines + _conditions(st))
+
+
+def _conditions(status: dict[str, Any]) -> list[str]:
+    conditions = status.get("conditions") or []
+    lines = ["  Conditions:"] if conditions else []
+    for c in conditions:
+        lines.append(
+            f"    {c.get('type'):<16} {c.get('status'):<8} {c.get('reason', ''):<20} {c.get('message', '')}"
+        )
+    return lines
