@@ -5,8 +5,8 @@ integration level's own (``tests/integration/conftest.py`` and
 ``tests/integration/operator/conftest.py``), loaded here from their files so the two levels
 share one definition. What is new: ``prometheus`` discovers the namespace's kubetune pods
 through the API server (Kubernetes SD, or its stand-in on a Debian Prometheus without it; see
-:mod:`kubetune.testing.prometheus`), and ``e2e_operator`` is the whole operator, in-process,
-with that Prometheus as its default analysis backend.
+:mod:`kubetune.testing.prometheus`), and the integration level's ``operator`` runs with that
+Prometheus as its default analysis backend (``operator_settings`` is overridden here).
 """
 
 from __future__ import annotations
@@ -18,12 +18,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from kopf.testing import KopfRunner
 
-from kubetune.clients import kube as kubeclient
-from kubetune.controllers import operator as kubetune_operator
 from kubetune.controllers.settings import Settings
-from kubetune.testing import Cluster, CrdReport
+from kubetune.testing import Cluster
 from kubetune.testing.prometheus import Prometheus, prometheus_available
 
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
@@ -48,6 +45,7 @@ namespace = _level.namespace
 tiny_assets = _operator.tiny_assets
 data_pvc = _operator.data_pvc
 adapter_registry = _operator.adapter_registry
+operator = _operator.operator
 
 
 @pytest.fixture
@@ -61,20 +59,6 @@ def prometheus(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Pro
 
 
 @pytest.fixture
-def e2e_operator(
-    cluster: Cluster, kubetune_crds: CrdReport, namespace: str, prometheus: Prometheus
-) -> Iterator[kubetune_operator.Operator]:
-    """The kubetune operator in-process, watching ``namespace``, analysing with ``prometheus``."""
-    assert {"finetunejobs.kubetune.io", "modeldeployments.kubetune.io"} <= set(kubetune_crds.installed)
-    client = kubeclient.Kube.from_environment(str(cluster.kubeconfig))
-    settings = Settings(insecure_registry=True, prometheus_url=prometheus.url)
-    op = kubetune_operator.build(settings, client, resync_seconds=1.0)
-    with KopfRunner(
-        ["run", "--standalone", "--namespace", namespace],
-        registry=op.registry,
-        settings=op.kopf_settings,
-        timeout=60,
-    ) as runner:
-        yield op
-    assert runner.exception is None, runner.exception
-    client.close()
+def operator_settings(prometheus: Prometheus) -> Settings:
+    """The integration level's operator, with ``prometheus`` as its default analysis backend."""
+    return Settings(insecure_registry=True, prometheus_url=prometheus.url)

@@ -62,7 +62,7 @@ def test_finetuned_adapter_is_promoted_on_prometheus_data_and_a_faulty_release_r
     data_pvc: Path,
     adapter_registry: str,
     prometheus: Prometheus,
-    e2e_operator: kubetune_operator.Operator,
+    operator: kubetune_operator.Operator,
 ) -> None:
     assert adapter_registry.startswith("oci://"), "needs the docker-registry Debian package"
     _train(kube, namespace, adapter_registry)

@@ -90,14 +90,20 @@ def adapter_registry(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def operator(
-    cluster: Cluster, kubetune_crds: CrdReport, namespace: str
-) -> Iterator[kubetune_operator.Operator]:
-    """The kubetune operator, in-process, watching only ``namespace``."""
-    assert "finetunejobs.kubetune.io" in kubetune_crds.installed, kubetune_crds
-    kube = kubeclient.Kube.from_environment(str(cluster.kubeconfig))
+def operator_settings() -> Settings:
+    """The operator's settings; the e2e level overrides this to add its Prometheus."""
     # the test registry (adapter_registry) talks plain HTTP: serving pods pull with --insecure
-    op = kubetune_operator.build(Settings(insecure_registry=True), kube, resync_seconds=1.0)
+    return Settings(insecure_registry=True)
+
+
+@pytest.fixture
+def operator(
+    cluster: Cluster, kubetune_crds: CrdReport, namespace: str, operator_settings: Settings
+) -> Iterator[kubetune_operator.Operator]:
+    """The kubetune operator (both controllers), in-process, watching only ``namespace``."""
+    assert {"finetunejobs.kubetune.io", "modeldeployments.kubetune.io"} <= set(kubetune_crds.installed)
+    kube = kubeclient.Kube.from_environment(str(cluster.kubeconfig))
+    op = kubetune_operator.build(operator_settings, kube, resync_seconds=1.0)
     with KopfRunner(
         ["run", "--standalone", "--namespace", namespace],
         registry=op.registry,
