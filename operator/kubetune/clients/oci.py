@@ -3,7 +3,8 @@
 One :class:`Client` per registry host: it speaks ``/v2/`` over ``requests``, answers auth
 challenges (anonymous, basic, and bearer tokens from the registry's token service, including
 OAuth2 refresh tokens), honours a custom CA or plain HTTP, uploads blobs monolithically or in
-chunks (resuming a chunk after a dropped connection) and maps failures to
+chunks (resuming a chunk after a dropped connection; hashing a blob of unknown digest as it goes
+out, so the file is read once) and maps failures to
 :mod:`kubetune.registry.errors` with the host in every message. It knows nothing of artifacts or
 manifests' contents, and must never log or raise a header, password or token.
 """
@@ -14,6 +15,7 @@ import base64
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import logging
 import re
 import time
@@ -55,11 +57,42 @@ class Transport:
     retries: int = 3
 
 
-class _Reader:
-    """A file slice that reports progress; ``read`` hands out large blocks to keep Python cheap."""
+class _InOrderDigest:
+    """SHA-256 of a file uploaded front to back, where a chunk may be sent again after a dropped
+    connection: each byte offset is hashed the first time it is read and skipped when re-read.
+    Re-read bytes that changed meanwhile make the registry's digest differ from this one, so the
+    final ``PUT ?digest=`` is refused rather than storing a blob under the wrong digest."""
 
-    def __init__(self, handle: BinaryIO, length: int, progress: Callable[[int], None]) -> None:
-        self._handle, self._left, self._progress = handle, length, progress
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.offset = 0
+
+    def update(self, offset: int, data: bytes) -> None:
+        if offset > self.offset:
+            raise RuntimeError(f"upload skipped bytes {self.offset}-{offset - 1} of the source")
+        end = offset + len(data)
+        if end > self.offset:
+            self._hash.update(memoryview(data)[self.offset - offset :])
+            self.offset = end
+
+    def digest(self) -> str:
+        return f"sha256:{self._hash.hexdigest()}"
+
+
+class _Reader:
+    """A file slice that reports progress; ``read`` hands out large blocks to keep Python cheap
+    and, when ``digest`` is given, feeds each block to it on the way out."""
+
+    def __init__(
+        self,
+        handle: BinaryIO,
+        offset: int,
+        length: int,
+        progress: Callable[[int], None],
+        digest: _InOrderDigest | None,
+    ) -> None:
+        self._handle, self._offset, self._left = handle, offset, length
+        self._progress, self._digest = progress, digest
 
     def __len__(self) -> int:
         return self._left
@@ -70,6 +103,9 @@ class _Reader:
         data = self._handle.read(min(self._left, READ_BLOCK))
         if not data:
             raise OSError("source file shrank while it was being uploaded")
+        if self._digest is not None:
+            self._digest.update(self._offset, data)
+        self._offset += len(data)
         self._left -= len(data)
         self._progress(len(data))
         return data
@@ -148,20 +184,27 @@ class Client:
     def upload_blob(
         self,
         repo: str,
-        digest: str,
+        digest: str | None,
         size: int,
         path: Path,
         progress: Callable[[int], None] = lambda _n: None,
         chunk_size: int = 64 << 20,
-    ) -> None:
-        """Upload ``path`` as blob ``digest``; one PUT up to ``chunk_size``, else PATCH chunks.
-        A dropped connection resumes the chunk where the registry says it stopped; when the
-        registry has discarded the session instead (distribution 2.x does), the upload restarts."""
+    ) -> str:
+        """Upload ``size`` bytes of ``path`` as a blob and return its digest.
+
+        With a known ``digest``: one PUT up to ``chunk_size``, else PATCH chunks. With ``digest``
+        None the SHA-256 is computed from the bytes as they are sent (POST, PATCH chunks, then
+        ``PUT ?digest=``; only the last request needs it), so a large file is read once instead
+        of hashed first and read again. Either way the registry checks the digest on the final
+        PUT and refuses a mismatch. A dropped connection resumes the chunk where the registry
+        says it stopped; when the registry has discarded the session instead (distribution 2.x
+        does), the upload restarts."""
         scope = _push(repo)
         counted = _Counter(progress)
+        running = None if digest else _InOrderDigest()
         for attempt in range(self.transport.retries + 1):
             try:
-                resp = self._upload_once(repo, digest, size, path, scope, chunk_size, counted)
+                resp = self._upload_once(repo, digest, size, path, scope, chunk_size, counted, running)
                 break
             except (errors.Unreachable, errors.NotFound, errors.RegistryFailure) as exc:
                 if attempt >= self.transport.retries:
@@ -169,38 +212,49 @@ class Client:
                 counted.rewind(0)
                 log.info("restarting upload", extra=logs.fields(registry=self.host, reason=exc.message))
                 time.sleep(0.5 * (attempt + 1))
+        final = digest or self._final_digest(running, size)
         stored = resp.headers.get("Docker-Content-Digest")
-        if stored and stored != digest:
+        if stored and stored != final:
             raise errors.IntegrityError(
-                f"registry {self.host} stored {stored} for blob {digest} in {repo}", "retry the push"
+                f"registry {self.host} stored {stored} for blob {final} in {repo}", "retry the push"
             )
+        return final
+
+    def _final_digest(self, running: _InOrderDigest | None, size: int) -> str:
+        if running is None or running.offset != size:
+            raise errors.IntegrityError(
+                f"upload to registry {self.host} hashed {running.offset if running else 0} of {size} bytes",
+                "the source changed while uploading; retry the push",
+            )
+        return running.digest()
 
     def _upload_once(
         self,
         repo: str,
-        digest: str,
+        digest: str | None,
         size: int,
         path: Path,
         scope: str,
         chunk_size: int,
         progress: _Counter,
+        running: _InOrderDigest | None,
     ) -> requests.Response:
         start = self._request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope, ok=(202,))
         location = self._location(start)
         with path.open("rb") as handle:
-            if size <= chunk_size:
+            if digest and size <= chunk_size:
                 return self._request(
                     "PUT",
                     _with_param(location, "digest", digest),
                     scope=scope,
                     ok=(201,),
                     headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                    body=functools.partial(_rewound, handle, 0, size, progress),
+                    body=functools.partial(_rewound, handle, 0, size, progress, None),
                 )
-            location = self._upload_chunks(location, scope, handle, size, chunk_size, progress)
+            location = self._upload_chunks(location, scope, handle, size, chunk_size, progress, running)
         return self._request(
             "PUT",
-            _with_param(location, "digest", digest),
+            _with_param(location, "digest", digest or self._final_digest(running, size)),
             scope=scope,
             ok=(201,),
             headers={"Content-Length": "0"},
@@ -214,6 +268,7 @@ class Client:
         size: int,
         chunk_size: int,
         progress: _Counter,
+        running: _InOrderDigest | None,
     ) -> str:
         offset, failures = 0, 0
         while offset < size:
@@ -223,7 +278,7 @@ class Client:
                 "Content-Length": str(length),
                 "Content-Range": f"{offset}-{offset + length - 1}",
             }
-            body = functools.partial(_rewound, handle, offset, length, progress)
+            body = functools.partial(_rewound, handle, offset, length, progress, running)
             try:
                 resp = self._request("PATCH", location, scope=scope, ok=(202,), headers=headers, body=body)
             except errors.Unreachable:
@@ -529,6 +584,12 @@ def _range_end(header: str | None, default: int = -1) -> int:
         return default
 
 
-def _rewound(handle: BinaryIO, offset: int, length: int, progress: Callable[[int], None]) -> _Reader:
+def _rewound(
+    handle: BinaryIO,
+    offset: int,
+    length: int,
+    progress: Callable[[int], None],
+    running: _InOrderDigest | None,
+) -> _Reader:
     handle.seek(offset)
-    return _Reader(handle, length, progress)
+    return _Reader(handle, offset, length, progress, running)

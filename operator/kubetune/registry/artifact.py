@@ -260,13 +260,33 @@ def classify(relpath: str) -> tuple[str, str]:
     return OTHER_MEDIA_TYPE, "other"
 
 
-def describe_directory(src_dir: Path) -> list[FileLayer]:
-    """Hash every regular file under ``src_dir`` (sorted, so the manifest is reproducible)."""
+@dataclasses.dataclass(frozen=True)
+class SourceFile:
+    """One file of a source directory, not yet hashed: where it is, its layer name and type."""
+
+    path: Path
+    relpath: str
+    size: int
+    media_type: str
+    role: str
+
+    def descriptor(self, digest: str, size: int | None = None) -> Descriptor:
+        annotations = {TITLE: self.relpath, FILEPATH: self.relpath, ROLE: self.role}
+        return Descriptor(self.media_type, digest, self.size if size is None else size, annotations)
+
+    def hashed(self) -> FileLayer:
+        digest, size = sha256_file(self.path)
+        return FileLayer(self.path, self.descriptor(digest, size))
+
+
+def list_directory(src_dir: Path) -> list[SourceFile]:
+    """Every regular file under ``src_dir`` (hidden ones skipped), sorted by layer path so the
+    manifest is reproducible. Nothing is read: push decides which files to hash up front."""
     if not src_dir.is_dir():
         raise errors.InvalidArtifact(
             f"source {src_dir} is not a directory", "pass the directory holding the trained files"
         )
-    layers: list[FileLayer] = []
+    found: list[SourceFile] = []
     for root, dirs, files in os.walk(src_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
@@ -276,16 +296,19 @@ def describe_directory(src_dir: Path) -> list[FileLayer]:
             if not path.is_file():
                 continue
             relpath = path.relative_to(src_dir).as_posix()
-            digest, size = sha256_file(path)
             media_type, role = classify(relpath)
-            annotations = {TITLE: relpath, FILEPATH: relpath, ROLE: role}
-            layers.append(FileLayer(path, Descriptor(media_type, digest, size, annotations)))
-    if not layers:
+            found.append(SourceFile(path, relpath, path.stat().st_size, media_type, role))
+    if not found:
         raise errors.InvalidArtifact(
             f"source directory {src_dir} holds no files", "point at the directory the trainer wrote"
         )
-    layers.sort(key=lambda layer: layer.descriptor.annotations[FILEPATH])
-    return layers
+    found.sort(key=lambda file: file.relpath)
+    return found
+
+
+def describe_directory(src_dir: Path) -> list[FileLayer]:
+    """Hash every regular file under ``src_dir`` (in :func:`list_directory`'s order)."""
+    return [file.hashed() for file in list_directory(src_dir)]
 
 
 def now_rfc3339() -> str:

@@ -71,6 +71,13 @@ class RemoteStore:
             self.ref.repository, descriptor.digest, descriptor.size, path, advance, self.options.chunk_size
         )
 
+    def upload_file(self, path: Path, size: int, advance: progress.Advance) -> str:
+        """Upload ``size`` bytes of ``path`` as a new blob, hashing them on the way out; returns
+        the digest, which the registry has checked. Cannot skip a blob the registry already has."""
+        return self.client.upload_blob(
+            self.ref.repository, None, size, path, advance, self.options.chunk_size
+        )
+
     def put_blob_chunks(
         self, descriptor: artifact.Descriptor, chunks: Iterable[bytes], advance: progress.Advance
     ) -> None:

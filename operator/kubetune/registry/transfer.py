@@ -1,11 +1,14 @@
 """Moving artifacts: push a directory, pull into a directory, copy between stores.
 
-Order is what makes these safe. Push: every blob first (skipping ones already there, each
-verified by digest), then the config, then the manifest by digest, and the tag last, so an
-interrupted push never leaves a tag pointing at a partial artifact. Pull: every layer is hashed
-while it is written into a staging directory inside the target, and files only move into place
-once all of them verified; on any failure the target is left as it was. This module decides what
-to transfer; it talks to storage only through :mod:`kubetune.registry.store`.
+Order is what makes these safe. Push: every blob first (each verified by digest by the registry),
+then the config, then the manifest by digest, and the tag last, so an interrupted push never
+leaves a tag pointing at a partial artifact. Files up to :data:`HASH_FIRST_MAX` are hashed first
+and skipped when the destination has them; larger files going to a registry are hashed while they
+upload (one read of the file instead of two), so they cannot be skipped when already present.
+Pull: every layer is hashed while it is written into a staging directory inside the target, and
+files only move into place once all of them verified; on any failure the target is left as it
+was. This module decides what to transfer; it talks to storage only through
+:mod:`kubetune.registry.store`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from kubetune.registry import artifact, errors, progress, reference, store
 from kubetune.registry.reference import Reference
 
 log = logging.getLogger(__name__)
+# Above this a file pushed to a registry is hashed as it uploads instead of before: hashing first
+# costs a full extra read and SHA-256 pass that cannot overlap the upload; below it that pass is
+# a few milliseconds and buys skipping a blob the registry already has (tokenizer files, configs).
+HASH_FIRST_MAX = progress.LARGE
 
 
 def push_directory(
@@ -45,7 +52,7 @@ def push_directory(
     lineage = artifact.make_config(config)
     if lineage.created is None:
         lineage = lineage.model_copy(update={"created": artifact.now_rfc3339()})
-    files = artifact.describe_directory(Path(src_dir))
+    files = artifact.list_directory(Path(src_dir))
     config_bytes = lineage.to_json()
     config_desc = artifact.Descriptor(
         artifact.CONFIG_MEDIA_TYPE, artifact.sha256_bytes(config_bytes), len(config_bytes)
@@ -55,12 +62,11 @@ def push_directory(
     if target.tag:
         annotations["org.opencontainers.image.version"] = target.tag
     artifact_type = artifact.ARTIFACT_TYPES[lineage.kind]
-    manifest = artifact.build_manifest(config_desc, [f.descriptor for f in files], annotations, artifact_type)
     reporter = reporter or progress.default("push")
     destination = store.open_store(target, options)
     try:
-        for file in files:
-            _push_file(destination, file, reporter)
+        layers = [_push_file(destination, file, reporter) for file in files]
+        manifest = artifact.build_manifest(config_desc, layers, annotations, artifact_type)
         if not destination.has_blob(config_desc):
             destination.put_blob_chunks(config_desc, [config_bytes], lambda _n: None)
         digest = destination.put_manifest(
@@ -74,20 +80,33 @@ def push_directory(
         extra=logs.fields(
             reference=str(target),
             digest=digest,
-            files=len(files),
-            bytes=sum(f.descriptor.size for f in files),
+            files=len(layers),
+            bytes=sum(layer.size for layer in layers),
         ),
     )
     return str(pinned)
 
 
-def _push_file(destination: store.Store, file: artifact.FileLayer, reporter: progress.Reporter) -> None:
-    descriptor = file.descriptor
+def _push_file(
+    destination: store.Store, file: artifact.SourceFile, reporter: progress.Reporter
+) -> artifact.Descriptor:
+    """Upload one file as a layer and return its descriptor."""
+    if isinstance(destination, store.RemoteStore) and file.size > HASH_FIRST_MAX:
+        with reporter.blob(file.relpath, file.size) as advance:
+            digest = destination.upload_file(file.path, file.size, advance)
+        if file.path.stat().st_size != file.size:
+            # The upload sent the size listed at the start; a file still being written is not it.
+            raise errors.InvalidArtifact(
+                f"{file.relpath} changed size while it was pushed", "push again once the files are complete"
+            )
+        return file.descriptor(digest)
+    descriptor = file.hashed().descriptor
     if destination.has_blob(descriptor):
         log.info("blob exists", extra=logs.fields(blob=descriptor.filepath, digest=descriptor.digest))
-        return
-    with reporter.blob(descriptor.filepath or descriptor.digest, descriptor.size) as advance:
+        return descriptor
+    with reporter.blob(file.relpath, descriptor.size) as advance:
         destination.put_blob_file(descriptor, file.path, advance)
+    return descriptor
 
 
 def pull(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +161,37 @@ def test_chunked_upload_survives_a_dropped_connection(
     assert (tmp_path / "out" / "adapter_model.safetensors").read_bytes() == (
         src / "adapter_model.safetensors"
     ).read_bytes()
+
+
+class _GrowsWhileSent:
+    """Appends to the file being uploaded once its first bytes have gone out."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def blob(self, name: str, total: int) -> Iterator[progress.Advance]:
+        grown = False
+
+        def advance(_n: int) -> None:
+            nonlocal grown
+            if not grown and name == self.path.name:
+                grown = True
+                with self.path.open("ab") as handle:
+                    handle.write(b"late bytes")
+
+        yield advance
+
+
+def test_a_large_file_still_being_written_during_a_push_fails_it_without_a_tag(
+    dev_registry: devserver.DevRegistry, tmp_path: Path
+) -> None:
+    src = tmp_path / "big"
+    src.mkdir()
+    weights = src / "adapter_model.safetensors"
+    weights.write_bytes(os.urandom(12 << 20))
+    ref = f"oci://{dev_registry.host}/team/bot:v1"
+    with pytest.raises(errors.InvalidArtifact, match="changed size while it was pushed"):
+        registry.push_directory(src, ref, LINEAGE, options=PLAIN, reporter=_GrowsWhileSent(weights))
+    with pytest.raises(errors.NotFound):
+        registry.resolve(ref, options=PLAIN)

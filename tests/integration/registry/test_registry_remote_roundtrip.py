@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
 from kubetune import registry
-from kubetune.registry import devserver, errors, progress
+from kubetune.registry import artifact, devserver, errors, progress
 
 LINEAGE = {
     "baseModel": {"uri": "hf://org/tiny-llama", "revision": "0123abc"},
@@ -182,3 +184,39 @@ def test_unreachable_registry_error_names_it_and_suggests_what_to_check(
         registry.push_directory(adapter_dir, f"oci://127.0.0.1:{port}/team/bot:v1", LINEAGE, options=PLAIN)
     assert f"127.0.0.1:{port}" in str(info.value)
     assert "connection refused" in str(info.value)
+
+
+def test_large_files_are_hashed_while_uploading_and_small_ones_present_are_skipped(
+    dev_registry: devserver.DevRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    src = tmp_path / "big"
+    src.mkdir()
+    weights = os.urandom((9 << 20) + 7)
+    (src / "adapter_model.safetensors").write_bytes(weights)
+    (src / "adapter_config.json").write_text('{"r": 8}')
+    hashed_first: list[str] = []
+    real_sha256_file = artifact.sha256_file
+
+    def spy(path: Path, block: int = 4 << 20) -> tuple[str, int]:
+        hashed_first.append(path.name)
+        return real_sha256_file(path, block)
+
+    monkeypatch.setattr(artifact, "sha256_file", spy)
+    chunked = registry.Options(insecure=True, chunk_size=2 << 20)
+    ref = f"oci://{dev_registry.host}/team/big:v1"
+    caplog.set_level(logging.INFO, logger="kubetune.registry.transfer")
+
+    registry.push_directory(src, ref, LINEAGE, options=chunked, reporter=QUIET)
+    registry.push_directory(src, ref, LINEAGE, options=chunked, reporter=QUIET)
+
+    assert hashed_first == ["adapter_config.json", "adapter_config.json"]
+    skipped = [r.__dict__["fields"]["blob"] for r in caplog.records if r.getMessage() == "blob exists"]
+    assert skipped == ["adapter_config.json"]
+    layers = registry.show(ref, options=PLAIN).manifest["layers"]
+    big = next(layer for layer in layers if layer["size"] == len(weights))
+    assert big["digest"] == "sha256:" + hashlib.sha256(weights).hexdigest()
+    registry.pull(ref, tmp_path / "out", options=PLAIN, reporter=QUIET)
+    assert _same_tree(src, tmp_path / "out")

@@ -139,3 +139,24 @@ def test_unsafe_layer_paths_are_refused(path: str | None) -> None:
 
 def test_nested_relative_layer_paths_are_allowed() -> None:
     assert artifact.safe_relpath("tokenizer/tokenizer.json", "ref") == "tokenizer/tokenizer.json"
+
+
+def test_listing_a_directory_reads_no_file_and_hashing_it_matches_describe_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _adapter_dir(tmp_path)
+    described = artifact.describe_directory(src)
+
+    def no_reading(path: Path, block: int = 0) -> tuple[str, int]:
+        raise AssertionError(f"{path} was read")
+
+    monkeypatch.setattr(artifact, "sha256_file", no_reading)
+    listed = artifact.list_directory(src)
+    assert [(f.relpath, f.size) for f in listed] == [
+        (d.descriptor.annotations[artifact.FILEPATH], d.descriptor.size) for d in described
+    ]
+    monkeypatch.undo()
+    assert [f.hashed().descriptor for f in listed] == [d.descriptor for d in described]
+    assert listed[0].descriptor("sha256:" + "0" * 64) == artifact.Descriptor(
+        listed[0].media_type, "sha256:" + "0" * 64, listed[0].size, described[0].descriptor.annotations
+    )
