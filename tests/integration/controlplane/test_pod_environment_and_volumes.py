@@ -136,6 +136,36 @@ def test_env_from_and_a_configmap_volume_expose_every_key(
     }
 
 
+def test_an_empty_dir_over_tmp_does_not_hide_the_other_volumes(
+    cluster: Cluster, kube: Kube, namespace: str
+) -> None:
+    # The agent keeps volume sources and the termination log under its state directory (in
+    # /tmp when tests run): mounting the emptyDir at /tmp first used to hide them.
+    kube.create_object(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "cfg"},
+            "data": {"a.txt": "from configmap"},
+        },
+        namespace,
+    )
+    code = (
+        "open('/tmp/scratch', 'w').write('x'); import os; "
+        "print(open('/config/a.txt').read(), sorted(os.listdir('/tmp')))"
+    )
+    container = {
+        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}, {"name": "config", "mountPath": "/config"}]
+    }
+    volumes = [{"name": "scratch", "emptyDir": {}}, {"name": "config", "configMap": {"name": "cfg"}}]
+    kube.create_object(_pod("shadowed", code, container=container, volumes=volumes), namespace)
+    done = _finished(kube, namespace, "shadowed")
+    log = _log(cluster, namespace, "shadowed")
+    assert done["status"]["phase"] == "Succeeded", log
+    last = log.strip().splitlines()[-1]
+    assert last.startswith("from configmap [") and "'scratch'" in last, log
+
+
 def test_missing_configmap_keeps_the_container_waiting_with_a_config_error(
     kube: Kube, namespace: str
 ) -> None:

@@ -50,7 +50,7 @@ def _mount(source: str | None, target: str, flags: int) -> None:
     _check(_libc.mount(src, target.encode(), None, ctypes.c_ulong(flags), None), f"mount {source} {target}")
 
 
-def _make_mountpoint(target: str, is_file: bool, created_log: str) -> None:
+def _make_mountpoint(target: str, is_file: bool, log_fd: int) -> None:
     """Create ``target`` (and missing parents) and log each path this created."""
     created: list[str] = []
     parent = os.path.dirname(target)
@@ -68,12 +68,8 @@ def _make_mountpoint(target: str, is_file: bool, created_log: str) -> None:
         else:
             os.mkdir(target)
         created.append(target)
-    if created and created_log:
-        fd = os.open(created_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, "".join(p + "\n" for p in created).encode())
-        finally:
-            os.close(fd)
+    if created and log_fd >= 0:
+        os.write(log_fd, "".join(p + "\n" for p in created).encode())
 
 
 def _enter(spec: dict[str, object]) -> None:
@@ -92,13 +88,30 @@ def _enter(spec: dict[str, object]) -> None:
         name = hostname[:64].encode()
         _check(_libc.sethostname(name, len(name)), "sethostname")
     created_log = str(spec.get("created_log") or "")
+    log_fd = (
+        os.open(created_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if created_log
+        else -1
+    )
     mounts = spec.get("mounts")
+    # Every source is opened before anything is mounted: a volume mounted over a host directory
+    # (an emptyDir at /tmp) would otherwise hide the sources of later mounts below it. The bind
+    # then goes through /proc/self/fd, which names the opened directory, shadowed or not.
+    # Parents are mounted before the mounts nested in them.
+    prepared = []
     for mount in mounts if isinstance(mounts, list) else []:
         source, target = str(mount["source"]), str(mount["target"])
-        _make_mountpoint(target, os.path.isfile(source), created_log)
-        _mount(source, target, MS_BIND | MS_REC)
-        if mount.get("readOnly"):
+        fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
+        prepared.append((fd, target, os.path.isfile(source), bool(mount.get("readOnly"))))
+    prepared.sort(key=lambda m: len(os.path.normpath(m[1]).split("/")))
+    for fd, target, is_file, read_only in prepared:
+        _make_mountpoint(target, is_file, log_fd)
+        _mount(f"/proc/self/fd/{fd}", target, MS_BIND | MS_REC)
+        if read_only:
             _mount(None, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        os.close(fd)
+    if log_fd >= 0:
+        os.close(log_fd)
 
 
 def main() -> None:
