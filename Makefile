@@ -15,7 +15,7 @@ setup: ## install Debian packages, the .venv and the test control plane (idempot
 
 .PHONY: setup-python
 setup-python: ## only the .venv (enough for local mode and the quickstart)
-	@KUBETUNE_SKIP_APT=1 KUBETUNE_SKIP_CONTROL_PLANE=1 hack/setup.sh
+	@KUBETUNE_SKIP_APT=1 KUBETUNE_SKIP_CONTROL_PLANE=1 KUBETUNE_SKIP_HELM_BUILD=1 hack/setup.sh
 
 .PHONY: quickstart
 quickstart: setup-python ## local LoRA fine-tune of a tiny demo model on CPU: dataset, model, kubetune run
@@ -27,12 +27,16 @@ quickstart: setup-python ## local LoRA fine-tune of a tiny demo model on CPU: da
 control-plane: ## build (or reuse) kube-apiserver, controller-manager, scheduler, kubectl, etcd
 	@hack/build-control-plane.sh
 
+.PHONY: helm
+helm: ## build (or reuse) the helm CLI the chart tests use (~/.cache/kubetune/helm)
+	@hack/build-helm.sh
+
 .PHONY: generate
-generate: ## regenerate crds/ from the API models
+generate: ## regenerate crds/ and charts/kubetune/crds/ from the API models
 	$(PY) -m kubetune.crdgen
 
 .PHONY: check-generated
-check-generated: ## fail if crds/ drifted from the API models
+check-generated: ## fail if crds/ or charts/kubetune/crds/ drifted from the API models
 	$(PY) -m kubetune.crdgen --check
 
 .PHONY: lint

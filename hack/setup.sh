@@ -8,8 +8,11 @@
 #   4. an upstream Prometheus with Kubernetes service discovery (Debian's has none), built from
 #      Go modules into ~/.cache/kubetune (hack/build-prometheus.sh). Not fatal: without it the
 #      tests discover pods through the API server themselves (kubetune.testing.podtargets).
-# Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1
-# skip those phases.
+#   5. the helm CLI, built from Go modules into ~/.cache/kubetune (hack/build-helm.sh), for the
+#      chart tests (helm lint / template). Not fatal: without it those tests skip, unless
+#      KUBETUNE_REQUIRE_HELM is set (hack/test.sh sets it).
+# Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1 /
+# KUBETUNE_SKIP_HELM_BUILD=1 skip those phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,4 +64,12 @@ if [[ "${KUBETUNE_SKIP_PROMETHEUS_BUILD:-0}" != 1 ]]; then
     echo "==> setup: WARNING: hack/build-prometheus.sh failed; tests fall back to API-server pod listing" >&2
   fi
   phase_done "Prometheus with Kubernetes SD"
+fi
+
+if [[ "${KUBETUNE_SKIP_HELM_BUILD:-0}" != 1 ]]; then
+  phase "helm CLI (Go build, cached by version)"
+  if ! hack/build-helm.sh >/dev/null; then
+    echo "==> setup: WARNING: hack/build-helm.sh failed; the Helm chart tests will skip (or fail under KUBETUNE_REQUIRE_HELM)" >&2
+  fi
+  phase_done "helm CLI"
 fi

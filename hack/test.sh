@@ -9,6 +9,7 @@ PY=.venv/bin/python
 export KUBETUNE_REQUIRE_CLUSTER=${KUBETUNE_REQUIRE_CLUSTER:-1}
 export KUBETUNE_REQUIRE_REGISTRY=${KUBETUNE_REQUIRE_REGISTRY:-1}
 export KUBETUNE_REQUIRE_PROMETHEUS=${KUBETUNE_REQUIRE_PROMETHEUS:-1}
+export KUBETUNE_REQUIRE_HELM=${KUBETUNE_REQUIRE_HELM:-1}
 
 levels=("$@")
 [[ ${#levels[@]} == 0 || ${levels[0]} == all ]] && levels=(lint unit trainer integration e2e)

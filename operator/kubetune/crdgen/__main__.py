@@ -1,4 +1,9 @@
-"""``python -m kubetune.crdgen [--out crds] [--check]``: write or verify the generated CRDs."""
+"""``python -m kubetune.crdgen [--out crds] [--chart-crds DIR] [--check]``: write or verify the generated CRDs.
+
+The same files go to ``crds/`` and to the Helm chart's ``charts/kubetune/crds/`` (Helm installs
+that directory before the templates and never templates it), so the chart never carries a
+hand-edited copy; ``--check`` compares both.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubetune.crdgen", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("crds"), help="output directory (default: crds)")
     parser.add_argument(
+        "--chart-crds",
+        type=Path,
+        default=Path("charts/kubetune/crds"),
+        help="the Helm chart's CRD directory, written and checked too (default: charts/kubetune/crds)",
+    )
+    parser.add_argument(
         "--reference",
         type=Path,
         default=Path("docs/reference/api.md"),
@@ -24,15 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ref_text = reference.render()
     if args.check:
-        problems = generate.drift(args.out)
+        problems = generate.drift(args.out) + generate.drift(args.chart_crds)
         if not args.reference.exists() or args.reference.read_text() != ref_text:
             problems.append(f"{args.reference} is out of date with the API models")
         for problem in problems:
             print(f"crdgen: {problem}; run `make generate`", file=sys.stderr)
         if not problems:
-            print(f"crdgen: {args.out} is up to date")
+            print(f"crdgen: {args.out} and {args.chart_crds} are up to date")
         return 1 if problems else 0
-    for path in generate.write(args.out):
+    for path in [*generate.write(args.out), *generate.write(args.chart_crds)]:
         print(f"crdgen: wrote {path}")
     args.reference.parent.mkdir(parents=True, exist_ok=True)
     args.reference.write_text(ref_text)

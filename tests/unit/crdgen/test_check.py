@@ -93,3 +93,49 @@ def test_reference_page_is_checked_too(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "api.md is out of date" in result.stderr
+
+
+def test_chart_carries_the_same_generated_crds() -> None:
+    chart = REPO / "charts" / "kubetune" / "crds"
+    assert sorted(p.name for p in chart.glob("*.yaml")) == sorted(generate.expected_files())
+    for path in chart.glob("*.yaml"):
+        assert path.read_text() == (REPO / "crds" / path.name).read_text(), path
+
+
+def test_edited_chart_crd_is_reported_by_name(tmp_path: Path) -> None:
+    out, chart = tmp_path / "crds", tmp_path / "chart-crds"
+    generate.write(out)
+    generate.write(chart)
+    target = chart / "finetunejobs.kubetune.io.yaml"
+    target.write_text(target.read_text() + "# hand edit\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "kubetune.crdgen", "--check", "--out", str(out), "--chart-crds", str(chart)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 1
+    assert f"{target} is out of date" in result.stderr
+    assert str(out) + "/" not in result.stderr
+
+
+def test_generate_writes_the_chart_crds_too(tmp_path: Path) -> None:
+    out, chart, ref = tmp_path / "crds", tmp_path / "chart" / "crds", tmp_path / "api.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kubetune.crdgen",
+            "--out",
+            str(out),
+            "--chart-crds",
+            str(chart),
+            "--reference",
+            str(ref),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert generate.drift(chart) == [] and generate.drift(out) == []

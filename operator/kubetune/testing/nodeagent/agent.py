@@ -184,7 +184,9 @@ class NodeAgent:
                 self._container_running,
             )
             self._closers.append(kubelet.start())
-            self._closers.append(ClusterDns(self.kube, self.network.gateway).start())
+            self._closers.append(
+                ClusterDns(self.kube, self.network.gateway, self.network.kubernetes_service_ip).start()
+            )
             self.provisioner.ensure_storage_class()
             for i, node in enumerate(cfg.nodes):
                 nodes.register(self.kube, cfg, i, self.network)

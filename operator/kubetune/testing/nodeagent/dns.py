@@ -9,6 +9,9 @@ Answers (A records, TTL 5 s):
 - ``<hostname>.<subdomain>.<ns>.svc.cluster.local``: the pod with that ``spec.hostname`` and
   ``spec.subdomain`` (Indexed Jobs behind a headless Service, e.g. for torchrun).
 - ``a-b-c-d.<ns>.pod.cluster.local``: ``a.b.c.d``.
+- ``kubernetes.default.svc`` (with or without ``.cluster.local``): the address pods reach the
+  API server on (``KUBERNETES_SERVICE_HOST``), as a ClusterIP would be in a real cluster. kopf's
+  in-cluster login (``login_with_service_account``) connects to that name.
 - anything else: whatever the host resolves (IPv4); AAAA and PTR get a fast empty answer.
 
 Without it, a lookup from inside a pod network namespace (``socket.getfqdn`` in
@@ -31,6 +34,7 @@ Obj = dict[str, Any]
 DOMAIN = "cluster.local"
 TYPE_A, TYPE_AAAA = 1, 28
 NXDOMAIN = 3
+API_SERVER_NAME = "kubernetes.default.svc"
 
 
 def resolv_conf(namespace: str, nameserver: str) -> str:
@@ -69,8 +73,9 @@ def _answer(packet: bytes, end: int, ips: list[str] | None) -> bytes:
 class ClusterDns:
     """UDP DNS server on ``(address, 53)`` answering from the API server and the host."""
 
-    def __init__(self, kube: Kube, address: str) -> None:
+    def __init__(self, kube: Kube, address: str, api_server_ip: str | None = None) -> None:
         self.kube = kube
+        self.api_server_ip = api_server_ip
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, 53))
         self.sock.settimeout(0.5)
@@ -111,6 +116,8 @@ class ClusterDns:
 
     def lookup(self, name: str) -> list[str] | None:
         """IPv4 addresses for ``name``, or None for NXDOMAIN."""
+        if self.api_server_ip and name.removesuffix("." + DOMAIN) == API_SERVER_NAME:
+            return [self.api_server_ip]
         if name.endswith("." + DOMAIN):
             parts = name[: -len(DOMAIN) - 1].split(".")
             if len(parts) == 3 and parts[2] == "pod":
