@@ -58,16 +58,24 @@ def _make_mountpoint(target: str, is_file: bool, log_fd: int) -> None:
     while parent and not os.path.exists(parent):
         missing.append(parent)
         parent = os.path.dirname(parent)
+    # Pods start concurrently and share the host's directories: another sandbox may create the
+    # same path between the check and the mkdir, which is fine (and not ours to log).
     for path in reversed(missing):
-        os.mkdir(path)
-        created.append(path)
+        try:
+            os.mkdir(path)
+            created.append(path)
+        except FileExistsError:
+            pass
     if not os.path.exists(target):
-        if is_file:
-            with open(target, "a"):
-                pass
-        else:
-            os.mkdir(target)
-        created.append(target)
+        try:
+            if is_file:
+                with open(target, "x"):
+                    pass
+            else:
+                os.mkdir(target)
+            created.append(target)
+        except FileExistsError:
+            pass
     if created and log_fd >= 0:
         os.write(log_fd, "".join(p + "\n" for p in created).encode())
 
