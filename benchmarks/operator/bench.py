@@ -6,7 +6,11 @@ FineTuneJobs back to back and watches batch Jobs: the latency of a job is the ti
 create call returning to the benchmark seeing its preflight Job. The trainer image is
 deliberately unmapped on the test node agent, so the 200 preflight pods wait on ErrImagePull
 instead of running 200 trainers on a laptop: the operator's work is what is measured. Peak RSS
-is the operator process's VmHWM. Usage:
+is the operator process's VmHWM. The API server's own request counters
+(``apiserver_request_total``, every client together: operator, controllers, node agent, this
+benchmark's polling) are read before the first create and after the run, and their difference
+is reported by verb and resource, so the calls a change saves are counted, not guessed from
+latencies on a shared machine. Usage:
 
     .venv/bin/python benchmarks/operator/bench.py [--jobs 200] [--json out.json]
 """
@@ -16,12 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +62,32 @@ def rss_kib(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+_REQUEST_LINE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def api_requests(kube: Any) -> Counter[str]:
+    """The API server's request counters (``apiserver_request_total``), as "VERB resource[/sub]"."""
+    method, url, headers, data, post = kube.api.param_serialize(
+        method="GET",
+        resource_path="/metrics",
+        header_params={"Accept": "text/plain"},
+        auth_settings=["BearerToken"],
+    )
+    text = kube.api.call_api(method, url, headers, data, post, _request_timeout=30).read().decode()
+    out: Counter[str] = Counter()
+    for line in text.splitlines():
+        match = _REQUEST_LINE.match(line)
+        if match is None:
+            continue
+        labels = dict(_LABEL.findall(match["labels"]))
+        resource = labels.get("resource", "") + (
+            f"/{labels['subresource']}" if labels.get("subresource") else ""
+        )
+        out[f"{labels.get('verb', '?')} {resource}"] += int(float(match["value"]))
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -97,6 +129,7 @@ def main() -> int:
         watcher.start()
         time.sleep(3)  # operator start-up and first listing
         baseline = rss_kib(op.pid, "VmRSS")
+        requests_before = api_requests(kube)
         t0 = time.monotonic()
         for i in range(args.jobs):
             body = job_body(i)
@@ -113,6 +146,8 @@ def main() -> int:
         time.sleep(5)  # let the status writes and resyncs settle before reading the peak
         peak = rss_kib(op.pid, "VmHWM")
         stop.set()
+        watcher.join()
+        requests = api_requests(kube) - requests_before
         op.terminate()
         try:
             op.wait(20)
@@ -130,6 +165,11 @@ def main() -> int:
             "operator_peak_rss_mib": round(peak / 1024, 1),
             "poll_resolution_seconds": POLL_SECONDS,
             "cpus": os.cpu_count(),
+            "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+            # Every client's calls (operator, controllers, node agent, this benchmark's polling)
+            # from the first create to 5 s after the last Job was seen.
+            "api_requests_total": sum(requests.values()),
+            "api_requests": dict(sorted(requests.items(), key=lambda kv: -kv[1])),
         }
     print(json.dumps(result, indent=2))
     if args.json:

@@ -1,22 +1,30 @@
 """kopf handlers of the FineTuneJob controller: thin triggers for one ``reconcile()``.
 
-Create, spec update and operator resume of a FineTuneJob, a periodic timer while the trainer
-runs (live progress, stall detection, cost), and any change of a child Job or pod (found by
-the ``kubetune.io/finetunejob`` label) all call :meth:`Reconciler.reconcile` with the job's
-namespace and name. Handlers are registered into a given registry by :func:`register`, so the
-timer interval comes from settings and tests can build a private registry. No logic here.
+Any watch event of a FineTuneJob (creation, a spec change, the initial listing after a
+restart) except the one its own status write caused, a periodic timer while the trainer runs
+(live progress, stall detection, cost), and any change of a child Job or pod (found by the
+``kubetune.io/finetunejob`` label) call :meth:`Reconciler.reconcile` with the job's namespace
+and name; a failed reconcile is retried with backoff. Only watching handlers: kopf's
+create/update/resume handlers would PATCH a diff-base annotation onto every job, and on a small
+control plane every call counts (``benchmarks/operator``). Handlers are registered into a given
+registry by :func:`register`, so the timer interval comes from settings and tests can build a
+private registry. The filters here only drop events that cannot change a decision.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 import kopf
 
+from kubetune import logs
 from kubetune.api.v1alpha1 import GROUP, VERSION
-from kubetune.controllers.finetunejob import builders, decide
+from kubetune.controllers.finetunejob import builders, decide, observe
 from kubetune.controllers.finetunejob.reconcile import Reconciler
 
+log = logging.getLogger(__name__)
 PLURAL = "finetunejobs"
 # Phases in which the trainer runs: the timer reads its progress, cost and stalls. Earlier
 # phases move on child Job and pod events alone, so idle or queued jobs cost no API calls.
@@ -27,30 +35,46 @@ def _running(body: kopf.Body, **_: Any) -> bool:
     return (body.get("status") or {}).get("phase") in RUNNING_PHASES
 
 
+def _preflight_pending(job: kopf.Body) -> bool:
+    """A preflight Job that exists and has no outcome yet: the FineTuneJob waits on it as it
+    did when the Job was created (Validating), so its status updates cannot move anything."""
+    return observe.job_outcome(dict(job))[0] in ("active", "suspended")
+
+
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_seconds: float) -> None:
     """Register every handler of the controller into ``registry``."""
 
-    def run(namespace: str | None, name: str | None) -> None:
+    def run(namespace: str | None, name: str | None, new_object: dict[str, Any] | None = None) -> None:
         if namespace and name:
-            reconciler.reconcile(namespace, name)
+            retry.call(namespace, name, new_object)
 
-    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    def created(namespace: str | None, name: str | None, **_: Any) -> None:
-        run(namespace, name)
+    retry = _Retry(reconciler)
 
-    @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
-    def updated(namespace: str | None, name: str | None, **_: Any) -> None:
-        run(namespace, name)
-
-    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
-    def resumed(namespace: str | None, name: str | None, **_: Any) -> None:
-        run(namespace, name)
-
-    @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True, registry=registry)
-    def deleted(namespace: str | None, name: str | None, **_: Any) -> None:
-        # Children go with their owner references; registry artifacts and Adapters stay.
-        if namespace and name:
-            reconciler.forget(namespace, name)
+    # One watching handler instead of kopf's create/update/resume: those store a diff-base
+    # annotation (an extra PATCH and watch event per change) and add nothing a level-based
+    # reconcile needs. The initial listing after a restart (type None) is the resume; a spec
+    # change is an event like any other.
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def changed(
+        namespace: str | None,
+        name: str | None,
+        type: str | None,
+        event: kopf.RawEvent,
+        body: kopf.Body,
+        **_: Any,
+    ) -> None:
+        if type == "DELETED":
+            # Children go with their owner references; registry artifacts and Adapters stay.
+            if namespace and name:
+                retry.cancel(namespace, name)
+                reconciler.forget(namespace, name)
+            return
+        if namespace and name and reconciler.wrote(namespace, name, body.metadata.get("resourceVersion")):
+            return  # our own status write: the reconcile that made it already saw this state
+        obj = event.get("object")
+        # A FineTuneJob just created (not one listed after a restart) has no children yet.
+        fresh = dict(obj) if type == "ADDED" and isinstance(obj, dict) and not obj.get("status") else None
+        run(namespace, name, fresh)
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=resync_seconds, when=_running, registry=registry)
     def resync(namespace: str | None, name: str | None, **_: Any) -> None:
@@ -62,7 +86,15 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
     }
 
     @kopf.on.event("batch", "v1", "jobs", labels=children, registry=registry)
-    def job_changed(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+    def job_changed(
+        namespace: str | None, labels: kopf.Labels, type: str | None, body: kopf.Body, **_: Any
+    ) -> None:
+        if (
+            type != "DELETED"
+            and labels.get(builders.LABEL_COMPONENT) == "preflight"
+            and _preflight_pending(body)
+        ):
+            return
         run(namespace, labels.get(builders.LABEL_JOB))
 
     # Trainer pods only: their scheduling and start move the phase. A preflight pod's outcome
@@ -71,9 +103,61 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
 
     @kopf.on.event("", "v1", "pods", labels=pod_labels, registry=registry)
     def pod_changed(namespace: str | None, labels: kopf.Labels, type: str | None, **_: Any) -> None:
-        if type is None:  # the initial listing; resume handlers cover it
+        if type is None:  # the initial listing; the FineTuneJob's own listing covers it
             return
         run(namespace, labels.get(builders.LABEL_JOB))
+
+
+class _Retry:
+    """Runs reconciles and retries a failed one with backoff until it succeeds.
+
+    kopf retries a failed create/update handler, but not a watching handler; a reconcile that
+    failed (API server unreachable, throttled) must not leave the job waiting for an event that
+    may never come. One pending retry per job; a later successful reconcile cancels it.
+    """
+
+    def __init__(self, reconciler: Reconciler, first: float = 1.0, most: float = 60.0) -> None:
+        self.reconciler = reconciler
+        self.first, self.most = first, most
+        self._timers: dict[tuple[str, str], threading.Timer] = {}
+        self._delays: dict[tuple[str, str], float] = {}
+        self._guard = threading.Lock()
+
+    def call(self, namespace: str, name: str, new_object: dict[str, Any] | None = None) -> None:
+        key = (namespace, name)
+        try:
+            self.reconciler.reconcile(namespace, name, new_object=new_object)
+        except Exception as exc:
+            with self._guard:
+                delay = self._delays.get(key, self.first)
+                self._delays[key] = min(delay * 2, self.most)
+                if key not in self._timers:
+                    timer = threading.Timer(delay, self._fire, args=key)
+                    timer.daemon = True
+                    self._timers[key] = timer
+                    timer.start()
+            log.warning(
+                "reconcile failed; retrying",
+                extra=logs.fields(namespace=namespace, job=name, error=repr(exc), retry_seconds=delay),
+            )
+            return
+        with self._guard:
+            self._delays.pop(key, None)
+            pending = self._timers.pop(key, None)
+        if pending is not None:
+            pending.cancel()
+
+    def _fire(self, namespace: str, name: str) -> None:
+        with self._guard:
+            self._timers.pop((namespace, name), None)
+        self.call(namespace, name)
+
+    def cancel(self, namespace: str, name: str) -> None:
+        with self._guard:
+            self._delays.pop((namespace, name), None)
+            timer = self._timers.pop((namespace, name), None)
+        if timer is not None:
+            timer.cancel()
 
 
 __all__ = ["RUNNING_PHASES", "decide", "register"]

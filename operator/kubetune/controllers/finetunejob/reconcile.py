@@ -10,6 +10,7 @@ Decisions are in :mod:`decide`; manifests in :mod:`builders`; all I/O goes throu
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -53,7 +54,14 @@ class Reconciler:
         self.metrics = metrics or Metrics()
         self.clock = clock
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        # resourceVersion of each job's last status write by this process: the watch event it
+        # causes carries nothing that reconcile did not already see (see :meth:`wrote`).
+        self._written: dict[tuple[str, str], str] = {}
         self._guard = threading.Lock()
+        # Children that do not depend on each other are created concurrently.
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix="kubetune-create"
+        )
 
     def _lock(self, namespace: str, name: str) -> threading.Lock:
         with self._guard:
@@ -62,23 +70,40 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         with self._guard:
             self._locks.pop((namespace, name), None)
+            self._written.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
 
-    def reconcile(self, namespace: str, name: str) -> decide.Decision | None:
-        """Bring one job's children and status up to date; None when the job is gone."""
+    def wrote(self, namespace: str, name: str, resource_version: str | None) -> bool:
+        """Whether ``resource_version`` of the job is the one this reconciler's last status
+        write produced (its watch event needs no reconcile: children changing wake us up)."""
+        with self._guard:
+            return resource_version is not None and self._written.get((namespace, name)) == resource_version
+
+    def reconcile(
+        self, namespace: str, name: str, *, new_object: Obj | None = None
+    ) -> decide.Decision | None:
+        """Bring one job's children and status up to date; None when the job is gone.
+
+        ``new_object``: the job as its ADDED watch event carried it, without status. It is
+        used instead of reading the job and its children, which cannot exist yet, unless this
+        reconciler already wrote the job's status (then it reads, as for any other trigger).
+        """
         started = time.perf_counter()
         try:
             with self._lock(namespace, name):
-                return self._reconcile(namespace, name)
+                with self._guard:
+                    if (namespace, name) in self._written:
+                        new_object = None
+                return self._reconcile(namespace, name, new_object)
         except Exception as exc:
             self.metrics.errors.labels(type(exc).__name__).inc()
             raise
         finally:
             self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
 
-    def _reconcile(self, namespace: str, name: str) -> decide.Decision | None:
+    def _reconcile(self, namespace: str, name: str, new_object: Obj | None) -> decide.Decision | None:
         url = kubeclient.path(API_VERSION, "FineTuneJob", namespace, name)
-        obj = self.kube.get(url)
+        obj = new_object if new_object is not None else self.kube.get(url)
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
         try:
@@ -86,12 +111,16 @@ class Reconciler:
         except ValidationError as exc:
             self._invalid(obj, url, exc)
             return None
-        seen = self._observe(job)
+        seen = decide.Observed() if new_object is not None else self._observe(job)
         decision = decide.decide(job, seen, self.settings, self.clock())
         self._act(job, decision, seen)
         patch = objects.status_patch(obj, decision.status.to_wire())
         if patch is not None:
-            self.kube.patch(url + "/status", patch)
+            written = self.kube.patch(url + "/status", patch)
+            version = ((written or {}).get("metadata") or {}).get("resourceVersion")
+            if version:
+                with self._guard:
+                    self._written[(namespace, name)] = str(version)
         for event in decision.events:
             try:
                 self.kube.event(obj, event.type, event.reason, event.message, now=self.clock())
@@ -175,8 +204,15 @@ class Reconciler:
         train_url = kubeclient.path("batch/v1", "Job", ns, names["train"])
         for action in decision.actions:
             if action == "create_children":
-                for child in builders.children(job, self.settings):
-                    self.kube.create(child)
+                # The spec ConfigMap and the RBAC objects first, concurrently; then the Jobs
+                # and Service, whose pods need them (a pod naming a missing ServiceAccount is
+                # refused).
+                manifests = builders.children(job, self.settings)
+                first = [m for m in manifests if m["kind"] not in ("Job", "Service")]
+                list(self._pool.map(self.kube.create, first))
+                for child in manifests:
+                    if child["kind"] in ("Job", "Service"):
+                        self.kube.create(child)
             elif action == "create_training":
                 if job.spec.resources.num_nodes > 1:
                     self.kube.create(builders.workers_service(job, self.settings))

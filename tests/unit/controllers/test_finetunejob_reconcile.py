@@ -1,0 +1,199 @@
+"""FineTuneJob reconcile and its triggers against an in-memory API: which calls a job costs.
+
+The integration level runs the same code against a real API server; these pin what the
+operator benchmark depends on (a new job costs no reads, its own status write wakes nothing,
+a pending preflight Job's updates wake nothing) and what must not be lost on the way (children
+before the pods that need them, retries of a failed reconcile).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from kubetune.clients import kube as kubeclient
+from kubetune.controllers.finetunejob import builders, handlers
+from kubetune.controllers.finetunejob.reconcile import Reconciler
+from kubetune.controllers.settings import Settings
+
+Obj = dict[str, Any]
+NS = "ml"
+URL = kubeclient.path("kubetune.io/v1alpha1", "FineTuneJob", NS, "ft")
+
+
+class FakeKube:
+    """Objects by URL path, each write bumping a resourceVersion; every call is recorded."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Obj] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.version = 100
+        self._lock = threading.Lock()
+
+    def _url(self, obj: Obj) -> str:
+        meta = obj["metadata"]
+        return kubeclient.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+
+    def _bump(self, obj: Obj) -> None:
+        self.version += 1
+        obj["metadata"]["resourceVersion"] = str(self.version)
+
+    def get(self, url: str) -> Obj | None:
+        self.calls.append(("GET", url))
+        obj = self.objects.get(url)
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, url: str, labelSelector: str = "") -> list[Obj]:
+        self.calls.append(("LIST", url))
+        return []
+
+    def create(self, obj: Obj) -> Obj | None:
+        url = self._url(obj)
+        with self._lock:
+            self.calls.append(("POST", url))
+            if obj["kind"] == "Job":
+                account = obj["spec"]["template"]["spec"].get("serviceAccountName")
+                if account:
+                    sa = kubeclient.path("v1", "ServiceAccount", NS, account)
+                    assert sa in self.objects, f"{url} created before its ServiceAccount"
+            if url in self.objects:
+                return None
+            stored = copy.deepcopy(obj)
+            self._bump(stored)
+            self.objects[url] = stored
+            return copy.deepcopy(stored)
+
+    def patch(self, url: str, body: Obj) -> Obj | None:
+        self.calls.append(("PATCH", url))
+        obj = self.objects.get(url.removesuffix("/status"))
+        if obj is None:
+            return None
+        obj["status"] = {**(obj.get("status") or {}), **body["status"]}
+        self._bump(obj)
+        return copy.deepcopy(obj)
+
+    def event(self, involved: Obj, type: str, reason: str, message: str, **_: Any) -> None:
+        self.calls.append(("EVENT", reason))
+
+
+def ftj() -> Obj:
+    return {
+        "apiVersion": "kubetune.io/v1alpha1",
+        "kind": "FineTuneJob",
+        "metadata": {"name": "ft", "namespace": NS, "uid": "u-ft", "generation": 1, "resourceVersion": "7"},
+        "spec": {
+            "baseModel": {"uri": "pvc://data/model"},
+            "dataset": {"uri": "pvc://data/train.jsonl"},
+            "suspend": True,
+        },
+    }
+
+
+def world() -> tuple[FakeKube, Reconciler]:
+    kube = FakeKube()
+    kube.objects[URL] = ftj()
+    return kube, Reconciler(kube, Settings())  # type: ignore[arg-type]
+
+
+def test_a_job_from_its_added_event_costs_no_reads_and_creates_every_child() -> None:
+    kube, rec = world()
+    decision = rec.reconcile(NS, "ft", new_object=ftj())
+    assert decision is not None and decision.status.phase == "Validating"
+    assert [c for c in kube.calls if c[0] in ("GET", "LIST")] == []
+    created = {url.rsplit("/", 1)[1] for verb, url in kube.calls if verb == "POST"}
+    assert created == {"ft-spec", "ft-trainer", "ft-preflight"}
+    assert sum(1 for verb, _ in kube.calls if verb == "POST") == 5  # ConfigMap, SA, Role, binding, Job
+    assert [url for verb, url in kube.calls if verb == "PATCH"] == [URL + "/status"]
+    assert kube.objects[URL]["status"]["phase"] == "Validating"
+
+
+def test_the_preflight_job_is_created_after_the_service_account_its_pod_runs_as() -> None:
+    for _ in range(20):  # the RBAC objects are created concurrently; the Job always after them
+        kube, rec = world()
+        rec.reconcile(NS, "ft", new_object=ftj())
+        posts = [url for verb, url in kube.calls if verb == "POST"]
+        assert posts[-1].endswith("/jobs/ft-preflight")
+
+
+def test_the_watch_event_of_its_own_status_write_is_recognised() -> None:
+    kube, rec = world()
+    rec.reconcile(NS, "ft", new_object=ftj())
+    written = kube.objects[URL]["metadata"]["resourceVersion"]
+    assert rec.wrote(NS, "ft", written)
+    assert not rec.wrote(NS, "ft", "7")  # the create event, or someone else's write
+    assert not rec.wrote(NS, "other", written)
+    rec.forget(NS, "ft")
+    assert not rec.wrote(NS, "ft", written)
+
+
+def test_a_stale_added_event_after_a_status_write_is_read_again_not_trusted() -> None:
+    kube, rec = world()
+    rec.reconcile(NS, "ft")  # e.g. a child's event got there first
+    kube.calls.clear()
+    decision = rec.reconcile(NS, "ft", new_object=ftj())
+    assert ("GET", URL) in kube.calls
+    assert decision is not None and decision.status.phase == "Validating"
+    # It saw the status it wrote and the children it made: no status change, no new events.
+    assert not any(verb in ("PATCH", "EVENT") for verb, _ in kube.calls)
+
+
+def test_a_listed_or_updated_job_reads_its_children() -> None:
+    kube, rec = world()
+    rec.reconcile(NS, "ft", new_object=ftj())
+    kube.calls.clear()
+    rec.reconcile(NS, "ft")
+    reads = {url.rsplit("/", 1)[1] for verb, url in kube.calls if verb == "GET"}
+    assert reads == {"ft", "ft-train", "ft-preflight"}
+
+
+def _job(conditions: list[Obj], suspend: bool = False) -> Obj:
+    return {"spec": {"suspend": suspend}, "status": {"conditions": conditions}}
+
+
+def test_only_a_preflight_job_with_an_outcome_wakes_its_finetunejob() -> None:
+    pending = handlers._preflight_pending
+    assert pending(_job([]))  # type: ignore[arg-type]
+    assert pending(_job([], suspend=True))  # type: ignore[arg-type]
+    assert not pending(_job([{"type": "Complete", "status": "True"}]))  # type: ignore[arg-type]
+    assert not pending(_job([{"type": "Failed", "status": "True"}]))  # type: ignore[arg-type]
+
+
+class Flaky:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[Obj | None] = []
+        self.done = threading.Event()
+
+    def reconcile(self, namespace: str, name: str, *, new_object: Obj | None = None) -> None:
+        self.calls.append(new_object)
+        if len(self.calls) <= self.failures:
+            raise kubeclient.ApiError(0, "cannot reach the API server")
+        self.done.set()
+
+
+def test_a_failed_reconcile_is_retried_with_a_fresh_read_until_it_succeeds() -> None:
+    flaky = Flaky(failures=2)
+    retry = handlers._Retry(flaky, first=0.01, most=0.02)  # type: ignore[arg-type]
+    retry.call(NS, "ft", ftj())
+    assert flaky.done.wait(5)
+    assert len(flaky.calls) == 3
+    assert flaky.calls[0] is not None and flaky.calls[1:] == [None, None]
+    assert retry._timers == {} and retry._delays == {}
+
+
+def test_a_deleted_job_is_not_retried() -> None:
+    flaky = Flaky(failures=1)
+    retry = handlers._Retry(flaky, first=0.2)  # type: ignore[arg-type]
+    retry.call(NS, "ft")
+    retry.cancel(NS, "ft")
+    assert not flaky.done.wait(0.5)
+    assert len(flaky.calls) == 1
+
+
+def test_children_carry_the_labels_the_triggers_filter_on() -> None:
+    kube, rec = world()
+    rec.reconcile(NS, "ft", new_object=ftj())
+    job = kube.objects[kubeclient.path("batch/v1", "Job", NS, "ft-preflight")]
+    labels = job["metadata"]["labels"]
+    assert labels[builders.LABEL_JOB] == "ft" and labels[builders.LABEL_COMPONENT] == "preflight"
