@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from typing import Any
 
 from kubetune.clients import kube as kubeclient
@@ -50,8 +51,14 @@ class FakeKube:
 
     def create(self, obj: Obj) -> Obj | None:
         url = self._url(obj)
+        if obj["kind"] == "Role":
+            time.sleep(0.02)  # a slow create: anything created concurrently with it overtakes it
         with self._lock:
             self.calls.append(("POST", url))
+            if obj["kind"] == "RoleBinding":
+                # without the `bind` verb (the Helm chart grants none) the Role must exist first
+                role = kubeclient.path(obj["apiVersion"], "Role", NS, obj["roleRef"]["name"])
+                assert role in self.objects, f"{url} created before its Role"
             if obj["kind"] == "Job":
                 account = obj["spec"]["template"]["spec"].get("serviceAccountName")
                 if account:
@@ -108,7 +115,7 @@ def test_a_job_from_its_added_event_costs_no_reads_and_creates_every_child() -> 
     assert kube.objects[URL]["status"]["phase"] == "Validating"
 
 
-def test_the_preflight_job_is_created_after_the_service_account_its_pod_runs_as() -> None:
+def test_the_preflight_job_follows_its_service_account_and_the_binding_its_role() -> None:
     for _ in range(20):  # the RBAC objects are created concurrently; the Job always after them
         kube, rec = world()
         rec.reconcile(NS, "ft", new_object=ftj())

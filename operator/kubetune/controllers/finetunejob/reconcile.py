@@ -204,14 +204,15 @@ class Reconciler:
         train_url = kubeclient.path("batch/v1", "Job", ns, names["train"])
         for action in decision.actions:
             if action == "create_children":
-                # The spec ConfigMap and the RBAC objects first, concurrently; then the Jobs
-                # and Service, whose pods need them (a pod naming a missing ServiceAccount is
-                # refused).
+                # The spec ConfigMap, ServiceAccount and Role first, concurrently; then the
+                # RoleBinding (an operator without the `bind` verb may bind only a Role that
+                # exists, holding its rules itself); then the Jobs and Service, whose pods need
+                # all of them (a pod naming a missing ServiceAccount is refused).
                 manifests = builders.children(job, self.settings)
-                first = [m for m in manifests if m["kind"] not in ("Job", "Service")]
-                list(self._pool.map(self.kube.create, first))
+                later = ("RoleBinding", "Job", "Service")
+                list(self._pool.map(self.kube.create, [m for m in manifests if m["kind"] not in later]))
                 for child in manifests:
-                    if child["kind"] in ("Job", "Service"):
+                    if child["kind"] in later:
                         self.kube.create(child)
             elif action == "create_training":
                 if job.spec.resources.num_nodes > 1:
