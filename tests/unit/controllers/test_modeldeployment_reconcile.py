@@ -285,3 +285,25 @@ def test_status_command_renders_a_rollout_for_people(world: World) -> None:
     text = render_deployment(obj)
     assert "ModelDeployment ml/bot" in text and "weight 50%" in text and "bot=bot-v2" in text
     assert "CanaryStarted" in text and "step 1/2" in text
+
+
+def test_gateway_routing_without_the_gateway_api_says_so_and_keeps_serving() -> None:
+    class NoGatewayApi(FakeKube):
+        def create(self, obj: Obj) -> Obj | None:
+            if obj["kind"] == "HTTPRoute":
+                raise kubeclient.ApiError(404, "the server could not find the requested resource")
+            return super().create(obj)
+
+    w = World()
+    w.kube = NoGatewayApi()
+    w.rec.kube = w.kube  # type: ignore[assignment]
+    gateway = {"trafficRouting": {"gateway": {"parentRefs": [{"name": "gw"}]}}}
+    w.kube.create(mdep(rollout={"steps": [{"setWeight": 50}], **gateway}))
+    w.pass_()
+    w.make_available()
+    w.pass_()
+    routed = next(c for c in w.status["conditions"] if c["type"] == "Routed")
+    assert routed["status"] == "False" and "install the Gateway API CRDs" in routed["message"]
+    assert w.status["phase"] == "Healthy"
+    assert [e[1] for e in w.kube.events].count("GatewayAPIMissing") == 1
+    assert w.kube.get(kubeclient.path("v1", "Service", NS, "bot-stable")) is not None

@@ -50,6 +50,7 @@ class ConditionType:
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     ANALYSIS = "AnalysisHealthy"
+    ROUTED = "Routed"
 
 
 class Reason:
@@ -71,6 +72,7 @@ class Reason:
     ADAPTER_NOT_FOUND = "AdapterNotFound"
     STARTUP_PROBE_FAILED = "StartupProbeFailed"
     AVAILABLE = "Available"
+    GATEWAY_API_MISSING = "GatewayAPIMissing"
 
 
 class ServedAdapter(KubeModel):

@@ -164,14 +164,28 @@ class Reconciler:
             self.metrics.analysed(namespace, name, outcome)
         decision = canary.advance(mdep.spec.rollout, status, observed, now, outcome)
         new = decision.status
-        self._act(mdep, new, desired, resolved, deployments)
+        route_problem = self._act(mdep, new, desired, resolved, deployments)
         self._conditions(mdep, new, deployments, now, generation)
+        events = list(decision.events)
+        routed = get_condition(status.conditions, ConditionType.ROUTED)
+        if route_problem is not None and (routed is None or routed.status != "False"):
+            events.append(canary.Event(Reason.GATEWAY_API_MISSING, route_problem, "Warning"))
+        if route_problem is not None or routed is not None:
+            new.conditions = set_condition(
+                new.conditions,
+                ConditionType.ROUTED,
+                "False" if route_problem else "True",
+                Reason.GATEWAY_API_MISSING if route_problem else "RouteWritten",
+                route_problem or "HTTPRoute weights follow the canary weight",
+                now=now,
+                generation=generation,
+            )
         new.observed_generation = generation
         if decision.clear_annotations:
             self.kube.patch(url, {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}})
         # Adapters first: whoever sees the new status sees Adapters that agree with it.
         self._adapter_states(mdep, new, desired, resolved, deployments)
-        self._write(obj, url, status, new, decision.events)
+        self._write(obj, url, status, new, events)
         self.metrics.observe(namespace, name, new)
         return decision
 
@@ -326,7 +340,8 @@ class Reconciler:
         desired: str,
         resolved: Resolved,
         deployments: dict[str, Obj],
-    ) -> None:
+    ) -> str | None:
+        """Make the children match ``new``; returns why traffic routing failed, if it did."""
         ns = mdep.metadata.namespace or "default"
         gateway = mdep.spec.rollout.traffic_routing.gateway is not None
         canary_rev = new.canary_revision if new.phase != "RolledBack" else None
@@ -370,7 +385,7 @@ class Reconciler:
         for rev, dep in deployments.items():
             if rev not in wanted:
                 self.kube.delete(kubeclient.path("apps/v1", "Deployment", ns, dep["metadata"]["name"]))
-        self._routing(mdep, new, gateway, canary_rev, weight)
+        return self._routing(mdep, new, gateway, canary_rev, weight)
 
     def _routing(
         self,
@@ -379,13 +394,24 @@ class Reconciler:
         gateway: bool,
         canary_rev: str | None,
         weight: int,
-    ) -> None:
+    ) -> str | None:
+        """Services and route; why the route could not be written, if it could not."""
         self._apply(builders.service(mdep))
         if not gateway or new.stable_revision is None:
-            return
+            return None
         self._apply(builders.service(mdep, "stable", new.stable_revision))
         self._apply(builders.service(mdep, "canary", canary_rev or new.stable_revision))
-        self._apply(builders.http_route(mdep, weight))
+        try:
+            self._apply(builders.http_route(mdep, weight))
+        except kubeclient.ApiError as exc:
+            if exc.status != 404:
+                raise
+            return (
+                "spec.rollout.trafficRouting.gateway is set but this cluster has no Gateway API "
+                "(HTTPRoute gateway.networking.k8s.io/v1 not found): install the Gateway API CRDs, "
+                "or remove trafficRouting.gateway to split traffic by replica ratio"
+            )
+        return None
 
     def _apply(self, manifest: Obj) -> None:
         """Create, or merge-patch the spec of, one child."""
