@@ -392,7 +392,11 @@ class PodWorker:
         launch = Launch(
             argv=argv,
             env={**env, **self.host.marks()},
-            mounts=[*self.base_mounts, *mounts],
+            mounts=[
+                *self.base_mounts,
+                *mounts,
+                *volumes.keep_visible([*self.base_mounts, *mounts], volumes.agent_paths()),
+            ],
             workdir=workdir,
             netns=self.netns,
             hostname=self.node if self.host_network else self.hostname,

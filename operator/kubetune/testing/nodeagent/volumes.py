@@ -10,10 +10,12 @@ mounting; this module only writes files and computes mount lists.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import kubetune
 from kubetune.testing.nodeagent import env as envmod
 
 Obj = dict[str, Any]
@@ -157,3 +159,25 @@ def container_mounts(container: Obj, volumes: Mapping[str, Path], env: Mapping[s
             source.mkdir(parents=True, exist_ok=True)
         mounts.append(Mount(str(source), vm["mountPath"], bool(vm.get("readOnly"))))
     return mounts
+
+
+def agent_paths() -> list[Path]:
+    """Host paths the containers' programs come from: this Python, its virtualenv and the repo.
+
+    Pods run as host processes, so these must stay visible inside the pod's mount namespace.
+    """
+    repo = Path(kubetune.__file__).resolve().parents[2]
+    return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), repo})
+
+
+def keep_visible(mounts: Sequence[Mount], paths: Sequence[Path]) -> list[Mount]:
+    """Read-only identity binds for the ``paths`` a pod mount would hide.
+
+    An emptyDir at /tmp hides a repo checked out under /tmp (and with it the container's own
+    interpreter); binding the path back on top (the sandbox mounts parents first) keeps it.
+    """
+    out: list[Mount] = []
+    for path in paths:
+        if any(path != Path(m.target) and path.is_relative_to(m.target) for m in mounts):
+            out.append(Mount(str(path), str(path), True))
+    return out
