@@ -21,7 +21,15 @@ def test_too_little_canary_traffic_is_inconclusive_and_holds(
     namespace, stable, canary = scrape("healthy", "quiet")
     # 3 requests/s, 20% to the canary: about 6 canary requests per 10 s window, below minSamples 20
     spec = RolloutSpec.model_validate(
-        {"steps": STEPS, "analysis": {"interval": "2s", "window": "10s", "minSamples": 20}}
+        {
+            "steps": STEPS,
+            "analysis": {
+                "interval": "2s",
+                "window": "10s",
+                "builtin": harness.HEALTHY_LATENCY_LIMITS,
+                "minSamples": 20,
+            },
+        }
     )
     with harness.Traffic(canary_servers["stable"], canary_servers["healthy"], rate=3) as traffic:
         run = harness.run_rollout(
@@ -57,7 +65,15 @@ def test_prometheus_down_mid_rollout_holds_and_the_rollout_resumes_when_it_is_ba
     )
     prom.wait_scraped(namespace, 2)
     spec = RolloutSpec.model_validate(
-        {"steps": STEPS, "analysis": {"interval": "2s", "window": "10s", "minSamples": 10}}
+        {
+            "steps": STEPS,
+            "analysis": {
+                "interval": "2s",
+                "window": "10s",
+                "builtin": harness.HEALTHY_LATENCY_LIMITS,
+                "minSamples": 10,
+            },
+        }
     )
     seen: dict[str, int] = {}
 

@@ -28,7 +28,13 @@ def test_healthy_canary_goes_through_every_step_to_promotion(
                 {"analysis": {}},
                 {"setWeight": 100},
             ],
-            "analysis": {"interval": "2s", "window": "10s", "minSamples": 10, "failureLimit": 2},
+            "analysis": {
+                "interval": "2s",
+                "window": "10s",
+                "builtin": harness.HEALTHY_LATENCY_LIMITS,
+                "minSamples": 10,
+                "failureLimit": 2,
+            },
         }
     )
     with harness.Traffic(canary_servers["stable"], canary_servers["healthy"], rate=20) as traffic:
