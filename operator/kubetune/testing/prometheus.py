@@ -42,7 +42,7 @@ import requests
 
 from kubetune.clients import prometheus as promclient
 from kubetune.testing.podtargets import PodTargets, sanitize
-from kubetune.testing.servers import LOOPBACK, free_port
+from kubetune.testing.servers import LOOPBACK, free_port, stop_process
 from kubetune.testing.waiting import WaitTimeout, wait_for
 
 PROMETHEUS_BIN = os.environ.get("KUBETUNE_PROMETHEUS", "/usr/bin/prometheus")
@@ -249,13 +249,8 @@ class Prometheus:
     def stop(self) -> None:
         if self.pod_targets is not None:
             self.pod_targets.stop()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc)
 
     # ---- targets -------------------------------------------------------------------------
     def set_targets(self, targets: dict[str, dict[str, str]]) -> None:

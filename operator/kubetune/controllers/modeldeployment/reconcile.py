@@ -64,6 +64,7 @@ class Resolved:
 
     refs: dict[str, str] = field(default_factory=dict)  # adapter name -> oci://...@sha256:...
     resources: dict[str, str] = field(default_factory=dict)  # adapter name -> Adapter resource
+    objects: dict[str, Obj] = field(default_factory=dict)  # Adapter resource -> as read this pass
     problem: str | None = None
 
 
@@ -240,6 +241,7 @@ class Reconciler:
                 return out
             out.refs[served.name] = str(ref)
             out.resources[served.name] = served.adapter
+            out.objects[served.adapter] = adapter or {}
         return out
 
     def _deployments(self, namespace: str, name: str) -> dict[str, Obj]:
@@ -507,7 +509,8 @@ class Reconciler:
         me = f"{ns}/{mdep.metadata.name}"
         for adapter, state in states.items():
             url = kubeclient.path(API_VERSION, "Adapter", ns, adapter)
-            current = self.kube.get(url)
+            # the spec's Adapters were read by _resolve this pass; only older revisions' are not
+            current = resolved.objects[adapter] if adapter in resolved.objects else self.kube.get(url)
             if current is None:
                 continue
             st = current.get("status") or {}
