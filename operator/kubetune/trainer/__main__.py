@@ -5,8 +5,9 @@ Subcommands: ``preflight`` (the CPU-only pod that runs first; stops after the re
 problem (one line on stderr and in ``--termination-log``), 2 the evaluation gate was not met
 (artifacts kept, not to be registered), 3 an internal error (a bug: traceback in the logs),
 143 stopped by SIGTERM after writing a checkpoint (run again to resume). ``result.json`` in the
-output directory describes every outcome. Parses arguments only; the work is in
-:mod:`kubetune.trainer.pipeline`.
+output directory describes every outcome. Under torchrun, ranks other than 0 stay quiet
+(no progress, no status updates) and write their result.json to ``OUTPUT/.rank-N``; their
+exit codes are the same. Parses arguments only; the work is in :mod:`kubetune.trainer.pipeline`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from kubetune import logs
-from kubetune.trainer import errors, loop, pipeline, progress, report, statussink
+from kubetune.trainer import distributed, errors, loop, pipeline, progress, report, statussink
 from kubetune.trainer import spec as job_spec
 from kubetune.trainer.result import RunResult
 
@@ -93,11 +94,20 @@ def _terminate(path: Path | None, message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup()
+    try:
+        world = distributed.from_environment()
+    except errors.UserError as exc:
+        print(f"kubetune-trainer: {exc}", file=sys.stderr)
+        _terminate(args.termination_log, str(exc))
+        return exc.exit_code
+    if not world.main:
+        args.output = args.output / f".rank-{world.rank}"
+        args.progress = "none"
     sink = progress.default(args.progress, sys.stdout)
     # the readable table is for terminals; pods get the same report as a JSON event
     show = _print_report if isinstance(sink, progress.BarSink) else None
     # In a cluster pod, also report progress to the FineTuneJob's status (per-job Role).
-    if (live := statussink.from_environment()) is not None:
+    if world.main and (live := statussink.from_environment()) is not None:
         sink = progress.MultiSink(sink, live)
     try:
         job = job_spec.load(args.spec, name=args.name)

@@ -138,27 +138,50 @@ def clean(root: Path, keep: int) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def load(path: Path, *, model: Any, optimizer: Any, scheduler: Any, scaler: Any) -> dict[str, Any]:
-    """Restore a checkpoint into the given objects; returns its ``state.json``."""
+def read(path: Path) -> dict[str, Any]:
+    """A checkpoint's contents in memory (CPU tensors), to apply here or send to other ranks."""
     import torch
     from safetensors.torch import load_file
 
-    weights = load_file(str(path / "trainable.safetensors"))
+    def pt(name: str, *, weights_only: bool = True) -> Any:
+        return torch.load(path / name, map_location="cpu", weights_only=weights_only)
+
+    return {
+        "path": str(path),
+        "weights": load_file(str(path / "trainable.safetensors")),
+        "optimizer": pt("optimizer.pt"),
+        "scheduler": pt("scheduler.pt"),
+        "scaler": pt("scaler.pt") if (path / "scaler.pt").is_file() else None,
+        "rng": pt("rng.pt", weights_only=False),
+        "state": json.loads((path / "state.json").read_text(encoding="utf-8")),
+    }
+
+
+def apply(data: dict[str, Any], *, model: Any, optimizer: Any, scheduler: Any, scaler: Any) -> dict[str, Any]:
+    """Restore what :func:`read` returned into the given objects; returns its ``state.json``."""
+    import torch
+
+    weights = data["weights"]
     params = dict(model.named_parameters())
     missing = [n for n in weights if n not in params]
     if missing:
-        raise ValueError(f"checkpoint {path} has weights the model lacks: {missing[:3]}")
+        raise ValueError(f"checkpoint {data['path']} has weights the model lacks: {missing[:3]}")
     with torch.no_grad():
         for name, value in weights.items():
             params[name].copy_(value.to(params[name].device, params[name].dtype))
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True))
-    if scaler is not None and (path / "scaler.pt").is_file():
-        scaler.load_state_dict(torch.load(path / "scaler.pt", map_location="cpu", weights_only=True))
-    rng = torch.load(path / "rng.pt", map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(data["optimizer"])
+    scheduler.load_state_dict(data["scheduler"])
+    if scaler is not None and data["scaler"] is not None:
+        scaler.load_state_dict(data["scaler"])
+    rng = data["rng"]
     random.setstate(rng["python"])
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    state: dict[str, Any] = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    state: dict[str, Any] = data["state"]
     return state
+
+
+def load(path: Path, *, model: Any, optimizer: Any, scheduler: Any, scaler: Any) -> dict[str, Any]:
+    """Restore a checkpoint into the given objects; returns its ``state.json``."""
+    return apply(read(path), model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)

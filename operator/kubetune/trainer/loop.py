@@ -7,6 +7,13 @@ structured events. A checkpoint is written every ``checkpointEverySteps`` steps 
 stop is requested (SIGTERM/SIGINT, through :class:`StopFlag`), after which the loop raises
 :class:`~kubetune.trainer.errors.Terminated`; a new run resumes from the last complete
 checkpoint at the same step and data position. Does not load models or data, nor evaluate.
+
+Across several processes (:mod:`~kubetune.trainer.distributed`), every rank walks the same
+micro-batch stream; one optimizer step draws ``accumulation x world size`` micro-batches and
+each rank computes its share under DistributedDataParallel. The loss is still divided by the
+whole step's trainable tokens, so N ranks with accumulation A train exactly like one process
+with accumulation N*A. Ranks agree on a stop request at every step boundary; rank 0 alone
+writes checkpoints, and on resume sends the one it read to the others.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from types import FrameType
 from typing import Any
 
 from kubetune import logs
-from kubetune.trainer import batching, checkpoint
+from kubetune.trainer import batching, checkpoint, distributed
 from kubetune.trainer.batching import Batching, Position
+from kubetune.trainer.distributed import World
 from kubetune.trainer.encoding import Encoded
 from kubetune.trainer.errors import Terminated
 from kubetune.trainer.progress import PhaseEvent, ProgressEvent, Sink
@@ -81,6 +89,7 @@ class LoopConfig:
     keep_checkpoints: int = 3
     log_every: int = 1
     causal: bool = True  # a causal LM (pass use_cache=False); else a classifier
+    world: World = distributed.SINGLE
 
 
 @dataclasses.dataclass
@@ -91,7 +100,7 @@ class LoopResult:
     total_steps: int
     final_loss: float | None
     losses: list[tuple[int, float]]
-    tokens: int  # effective (non-padding) tokens processed by this attempt
+    tokens: int  # effective (non-padding) tokens processed by this attempt, all ranks together
     seconds: float  # training time of this attempt
     elapsed_total: float  # training time over every attempt
     resumed_from: int | None
@@ -123,6 +132,11 @@ def _scheduler(optimizer: Any, cfg: LoopConfig) -> Any:
     )
 
 
+def _agree(flag: bool, world: World, device: str) -> bool:
+    """True on every rank when any rank has ``flag`` set."""
+    return distributed.all_sum([float(flag)], device)[0] > 0
+
+
 def _to(batch: dict[str, Any], device: str) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -139,24 +153,28 @@ def train(
     scaler = torch.amp.GradScaler("cuda") if cfg.autocast_dtype == "float16" else None
     step, position, elapsed_before, resumed_from = 0, Position(), 0.0, None
     resumed_loss: float | None = None
-    if cfg.checkpoint_dir is not None:
+    world = cfg.world
+    found: dict[str, Any] | None = None
+    if cfg.checkpoint_dir is not None and world.main:
         checkpoint.clean(cfg.checkpoint_dir, keep=0)
-        found = checkpoint.latest(cfg.checkpoint_dir)
-        if found is not None:
-            state = checkpoint.load(
-                found, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler
+        latest = checkpoint.latest(cfg.checkpoint_dir)
+        found = checkpoint.read(latest) if latest is not None else None
+    if world.distributed:
+        found = distributed.broadcast(found, world)
+    if found is not None:
+        state = checkpoint.apply(found, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
+        step, resumed_from = int(state["step"]), int(state["step"])
+        position = Position(**state["position"])
+        elapsed_before = float(state.get("elapsed", 0.0))
+        resumed_loss = state.get("loss")
+        sink.emit(
+            PhaseEvent(
+                "training",
+                f"resumed from checkpoint at step {step}",
+                {"checkpoint": found["path"], "step": step},
             )
-            step, resumed_from = int(state["step"]), int(state["step"])
-            position = Position(**state["position"])
-            elapsed_before = float(state.get("elapsed", 0.0))
-            resumed_loss = state.get("loss")
-            sink.emit(
-                PhaseEvent(
-                    "training",
-                    f"resumed from checkpoint at step {step}",
-                    {"checkpoint": str(found), "step": step},
-                )
-            )
+        )
+        found = None  # the copy of the weights and optimizer state is no longer needed
     lengths = [e.length for e in data]
     micro = batching.stream(lengths, cfg.batching, position)
     losses: list[tuple[int, float]] = []
@@ -164,6 +182,7 @@ def train(
     started = time.monotonic()
     last_saved = step
     model.train()
+    forward = distributed.wrap(model, world, cfg.device) if world.distributed else model
     autocast = (
         torch.autocast("cuda", dtype=getattr(torch, cfg.autocast_dtype))
         if cfg.autocast_dtype and cfg.device.startswith("cuda")
@@ -172,7 +191,7 @@ def train(
     done_this_attempt = 0
 
     def save(at: int) -> Path | None:
-        if cfg.checkpoint_dir is None:
+        if cfg.checkpoint_dir is None or not world.main:
             return None
         spent = elapsed_before + time.monotonic() - started
         path = checkpoint.save(
@@ -192,8 +211,10 @@ def train(
         sink.emit(PhaseEvent("checkpoint", f"checkpoint at step {at}", {"step": at, "path": str(path)}))
         return path
 
+    # every rank must stop at the same step boundary, or the others wait in a collective
+    stopping = _agree(stop.requested, world, cfg.device) if world.distributed else False
     while step < cfg.total_steps:
-        if stop.requested:
+        if stopping or (stop.requested and not world.distributed):
             path = (
                 save(step)
                 if step != last_saved or cfg.checkpoint_dir is None
@@ -201,27 +222,32 @@ def train(
             )
             raise Terminated(step, str(path) if path else None)
         chunk = []
-        for _ in range(cfg.accumulation):
+        for _ in range(cfg.accumulation * world.size):
             pos, plan = next(micro)
             chunk.append(plan)
             position = Position(pos.epoch, pos.index + 1)
         counts = [batching.tokens_of(b, data) for b in chunk]
         step_trainable = max(1, sum(c[1] for c in counts))
+        tokens += sum(c[0] for c in counts)
+        mine = distributed.share(list(zip(chunk, counts, strict=True)), world)
         step_loss = 0.0
-        for plan, (n_tokens, n_trainable) in zip(chunk, counts, strict=True):
+        for i, (plan, (_, n_trainable)) in enumerate(mine):
             batch = _to(batching.collate(plan, data, cfg.pad_id, packed=cfg.batching.packing), cfg.device)
             if cfg.causal:
                 batch["use_cache"] = False  # a cache would also disable the packed-sequence mask
-            if autocast is not None:
-                with autocast:
-                    out = model(**batch)
-            else:
-                out = model(**batch)
-            loss_sum = out.loss.float() * n_trainable
-            scaled = loss_sum / step_trainable
-            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            # gradients are exchanged once per step, after the last micro-batch
+            sync = contextlib.nullcontext() if i == len(mine) - 1 or forward is model else forward.no_sync()
+            with sync:
+                if autocast is not None:
+                    with autocast:
+                        out = forward(**batch)
+                else:
+                    out = forward(**batch)
+                loss_sum = out.loss.float() * n_trainable
+                # DDP averages gradients over ranks; scale back up to the step's token sum
+                scaled = loss_sum * world.size / step_trainable
+                (scaler.scale(scaled) if scaler is not None else scaled).backward()
             step_loss += float(loss_sum.detach())
-            tokens += n_tokens
         if scaler is not None:
             scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(
@@ -236,6 +262,9 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         step += 1
         done_this_attempt += 1
+        if world.distributed:
+            step_loss, requested = distributed.all_sum([step_loss, float(stop.requested)], cfg.device)
+            stopping = requested > 0
         loss_value = step_loss / step_trainable
         losses.append((step, loss_value))
         if step % cfg.log_every == 0 or step == cfg.total_steps or step == 1:

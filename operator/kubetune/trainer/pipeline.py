@@ -6,7 +6,10 @@ Base-model scores are taken before training starts, on the very model training s
 as a :class:`~kubetune.trainer.result.RunResult` with exit code 1, an unmet gate with 2, a
 stop signal with 143 after a checkpoint; anything else is a bug and propagates. Pushes to a
 registry only when :attr:`Options.push_to` is set (the training pod: ``KUBETUNE_REGISTRY``);
-local mode pushes from the CLI. Does not parse command lines.
+local mode pushes from the CLI. Under torchrun (``WORLD_SIZE`` > 1) every rank runs the
+preflight and trains its share; rank 0 alone scores, exports, pushes and owns the checkpoints,
+and the other ranks end after training (their result.json goes to ``OUTPUT/.rank-N``, set by
+the entry point). Does not parse command lines.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +27,17 @@ from typing import Any
 from kubetune import logs
 from kubetune.api.v1alpha1.base import rfc3339
 from kubetune.trainer import card as model_card
-from kubetune.trainer import checkpoint, evaluate, export, loop, models, preflight, pricing, publish
+from kubetune.trainer import (
+    checkpoint,
+    distributed,
+    evaluate,
+    export,
+    loop,
+    models,
+    preflight,
+    pricing,
+    publish,
+)
 from kubetune.trainer import report as report_io
 from kubetune.trainer.batching import Batching, plan_epoch
 from kubetune.trainer.errors import (
@@ -60,6 +72,7 @@ class Options:
     # Push a Succeeded run's artifact here. Default: $KUBETUNE_REGISTRY, which the operator sets
     # in the training pod (cluster mode); local mode passes None and pushes from the CLI.
     push_to: str | None = dataclasses.field(default_factory=publish.cluster_target)
+    world: distributed.World = dataclasses.field(default_factory=distributed.from_environment)
 
     @property
     def checkpoints(self) -> Path:
@@ -74,7 +87,7 @@ def run_preflight(job: JobSpec, opts: Options, sink: Sink) -> tuple[RunResult, p
     """The preflight alone; writes preflight.json (result.json is :func:`finish`'s job)."""
     started = _now()
     sink.emit(PhaseEvent("preflight", f"checking {job.name}: dataset, template, method, budget"))
-    outcome = preflight.run(job, hardware=opts.hardware, cuda=opts.cuda)
+    outcome = preflight.run(job, hardware=opts.hardware, cuda=opts.cuda, world=opts.world)
     report = outcome.report
     report_io.save(report, opts.output_dir / "preflight.json")
     if opts.on_preflight is not None:
@@ -123,10 +136,6 @@ def finish(result: RunResult, out: Path, sink: Sink) -> RunResult:
 
 def run(job: JobSpec, opts: Options, sink: Sink) -> RunResult:
     """The whole run; always writes ``result.json`` to ``opts.output_dir``."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UserError(
-            "multi-node training (WORLD_SIZE > 1) is not supported by this trainer version yet; use numNodes: 1"
-        )
     models.quiet_transformers()
     result, outcome = run_preflight(job, opts, sink)
     if result.outcome == "PreflightFailed" or opts.dry_run or job.spec.dry_run:
@@ -135,7 +144,7 @@ def run(job: JobSpec, opts: Options, sink: Sink) -> RunResult:
         return finish(result, opts.output_dir, sink)
     try:
         result = _train_and_export(job, opts, sink, result, outcome)
-        if opts.push_to and result.outcome == "Succeeded":
+        if opts.push_to and result.outcome == "Succeeded" and opts.world.main:
             _push(job, result, opts.push_to, sink)
         return finish(result, opts.output_dir, sink)
     except Terminated as stop:
@@ -147,6 +156,8 @@ def run(job: JobSpec, opts: Options, sink: Sink) -> RunResult:
         result.outcome, result.exit_code, result.message = "Failed", EXIT_USER_ERROR, str(exc)
         result.completion_time = _now()
         return finish(result, opts.output_dir, sink)
+    finally:
+        distributed.shutdown()
 
 
 def _push(job: JobSpec, result: RunResult, repository: str, sink: Sink) -> None:
@@ -192,9 +203,12 @@ def _train_and_export(
     prepared, tokenizer, source = outcome.prepared, outcome.tokenizer, outcome.model
     method, env = outcome.method, outcome.env
     assert prepared is not None and source is not None and method is not None and env is not None
-    device = "cuda" if env.cuda else "cpu"
+    world = opts.world
+    device = ("cuda" if not world.distributed else f"cuda:{world.local_rank}") if env.cuda else "cpu"
     labels = prepared.loaded.label_names
-    _claim_checkpoints(opts.checkpoints, job, prepared.loaded.sha256)
+    if world.main:
+        _claim_checkpoints(opts.checkpoints, job, prepared.loaded.sha256)
+    distributed.init(world, env.cuda)
     _seed(hp.seed)
     extra = method.load_kwargs(spec, env)
     placed = "device_map" in extra  # loaded onto the GPU by from_pretrained (4-bit)
@@ -211,12 +225,13 @@ def _train_and_export(
     if not placed:
         model.to(device)
     base_scores = None
-    if spec.evaluation.compare_to_base and prepared.validation:
+    if spec.evaluation.compare_to_base and prepared.validation and world.main:
         base_scores = _base_scores(model, prepared, tokenizer, spec, device, opts, sink)
     _seed(hp.seed)
     model = method.apply(model, spec, env)
     if hp.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # non-reentrant: the variant that works with DistributedDataParallel and no_sync
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     if not placed:
@@ -224,7 +239,7 @@ def _train_and_export(
     how = Batching(batch_size=hp.batch_size, seed=hp.seed, max_len=hp.max_seq_length, packing=hp.packing)
     per_epoch_batches = len(plan_epoch([e.length for e in prepared.train], how, 0))
     steps_per_epoch, total = preflight.steps_for(
-        per_epoch_batches, hp.epochs, hp.max_steps, hp.gradient_accumulation_steps
+        per_epoch_batches, hp.epochs, hp.max_steps, hp.gradient_accumulation_steps * world.size
     )
     cfg = loop.LoopConfig(
         total_steps=total,
@@ -244,17 +259,29 @@ def _train_and_export(
         keep_checkpoints=opts.keep_checkpoints,
         log_every=1 if total <= 500 else max(1, total // 200),
         causal=env.task == "causal",
+        world=world,
     )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     sink.emit(
         PhaseEvent(
             "training",
-            f"{total} steps ({steps_per_epoch}/epoch), {trainable:,} trainable parameters",
-            {"totalSteps": total, "trainableParameters": trainable},
+            f"{total} steps ({steps_per_epoch}/epoch), {trainable:,} trainable parameters"
+            + (f", {world.size} processes" if world.distributed else ""),
+            {"totalSteps": total, "trainableParameters": trainable, "worldSize": world.size},
         )
     )
     trained = loop.train(model, prepared.train, cfg, sink, opts.stop)
-    gpus = spec.resources.gpus_per_node * spec.resources.num_nodes if env.cuda else 0
+    distributed.shutdown()
+    if not world.main:
+        result.outcome, result.exit_code = "Succeeded", EXIT_OK
+        result.message = f"rank {world.rank}: trained {trained.steps} steps; rank 0 evaluates and exports"
+        result.completion_time = _now()
+        return result
+    gpus = (
+        (spec.resources.gpus_per_node * spec.resources.num_nodes if not world.distributed else world.size)
+        if env.cuda
+        else 0
+    )
     hours = trained.elapsed_total / 3600 * gpus
     price = (spec.budget.gpu_hourly_price if spec.budget else None) or pricing.gpu_for(
         spec.resources.gpu_product

@@ -17,8 +17,9 @@ from types import ModuleType
 from typing import Any, Literal
 
 from kubetune.api.v1alpha1.common import GENERATION_METRICS
-from kubetune.trainer import dataset, encoding, methods, models, pricing, sources
+from kubetune.trainer import dataset, distributed, encoding, methods, models, pricing, sources
 from kubetune.trainer.dataset import Prepared
+from kubetune.trainer.distributed import World
 from kubetune.trainer.errors import UserError
 from kubetune.trainer.report import Report
 from kubetune.trainer.spec import JobSpec
@@ -155,8 +156,14 @@ def _lengths(report: Report, prepared: Prepared, max_len: int) -> None:
     report.histogram.append((f">{max_len} (truncated)", counts[-1]))
 
 
-def run(job: JobSpec, *, hardware: Hardware = "here", cuda: bool | None = None) -> Outcome:
-    """Run every check; never raises for a user problem (they end up in ``report.errors``)."""
+def run(
+    job: JobSpec, *, hardware: Hardware = "here", cuda: bool | None = None, world: World | None = None
+) -> Outcome:
+    """Run every check; never raises for a user problem (they end up in ``report.errors``).
+
+    Steps are estimated for ``world`` processes (this torchrun world) with ``hardware="here"``,
+    and for the processes the operator will start with ``hardware="spec"``.
+    """
     spec = job.spec
     report = Report(job=job.name, method=spec.method.type, max_seq_length=spec.hyperparameters.max_seq_length)
     method = methods.get(spec.method.type)
@@ -216,7 +223,8 @@ def run(job: JobSpec, *, hardware: Hardware = "here", cuda: bool | None = None) 
     except UserError as exc:
         report.errors.append(str(exc))
         return outcome
-    _audit(report, prepared, job)
+    size = distributed.planned_size(spec) if hardware == "spec" or world is None else world.size
+    _audit(report, prepared, job, size)
     report.sample = marked_sample(tokenizer, prepared)
     if report.passed:
         outcome.prepared, outcome.tokenizer, outcome.model = prepared, tokenizer, model
@@ -246,7 +254,7 @@ def marked_sample(tokenizer: Any, prepared: Prepared) -> str | None:
     return "".join(out)
 
 
-def _audit(report: Report, prepared: Prepared, job: JobSpec) -> None:
+def _audit(report: Report, prepared: Prepared, job: JobSpec, world_size: int) -> None:
     spec = job.spec
     hp = spec.hyperparameters
     max_len = hp.max_seq_length
@@ -273,9 +281,9 @@ def _audit(report: Report, prepared: Prepared, job: JobSpec) -> None:
         if not hp.packing
         else math.ceil(report.tokens / max_len / hp.batch_size)
     )
-    world = max(1, spec.resources.num_nodes)
+    # each optimizer step takes accumulation x processes micro-batches (see loop)
     per_epoch, total = steps_for(
-        math.ceil(batch_rows / world), hp.epochs, hp.max_steps, hp.gradient_accumulation_steps
+        batch_rows, hp.epochs, hp.max_steps, hp.gradient_accumulation_steps * world_size
     )
     report.steps_per_epoch, report.estimated_steps = per_epoch, total
     tokens_trained = report.tokens * (total / per_epoch)

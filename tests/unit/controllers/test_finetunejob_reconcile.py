@@ -204,3 +204,18 @@ def test_children_carry_the_labels_the_triggers_filter_on() -> None:
     job = kube.objects[kubeclient.path("batch/v1", "Job", NS, "ft-preflight")]
     labels = job["metadata"]["labels"]
     assert labels[builders.LABEL_JOB] == "ft" and labels[builders.LABEL_COMPONENT] == "preflight"
+
+
+def test_a_multi_node_jobs_result_is_read_from_the_pod_of_completion_index_0() -> None:
+    from kubetune.controllers.finetunejob import reconcile
+
+    def pod(name: str, created: str, index: str | None) -> Obj:
+        labels = {reconcile.COMPLETION_INDEX: index} if index is not None else {}
+        return {"metadata": {"name": name, "creationTimestamp": created, "labels": labels}}
+
+    indexed = [pod("w-1", "2026-01-01T00:00:02Z", "1"), pod("w-0", "2026-01-01T00:00:01Z", "0")]
+    assert reconcile._newest(reconcile._rank_zero(indexed)) == "w-0"  # not the newer rank-1 pod
+    retried = [*indexed, pod("w-0-again", "2026-01-01T00:00:03Z", "0")]
+    assert reconcile._newest(reconcile._rank_zero(retried)) == "w-0-again"
+    single = [pod("s-a", "2026-01-01T00:00:01Z", None), pod("s-b", "2026-01-01T00:00:02Z", None)]
+    assert reconcile._newest(reconcile._rank_zero(single)) == "s-b"

@@ -499,7 +499,8 @@ class CheckpointStorage(KubeModel):
     claim_name: str | None = Field(
         default=None,
         description="PersistentVolumeClaim for checkpoints, so they survive pod restarts on other nodes; "
-        "each job writes under a directory named after it. Default: emptyDir.",
+        "each job writes under a directory named after it. With numNodes > 1 every pod mounts it "
+        "(rank 0 alone writes), so it must be ReadWriteMany. Default: emptyDir.",
     )
 
 

@@ -332,7 +332,9 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         pod = _pod_spec(job, settings, container, restart="OnFailure")
     else:
         gpus = max(job.spec.resources.gpus_per_node, 1)
-        container["command"] = ["torchrun"]
+        # torchrun through the trainer's launcher, which keeps the trainer's exit codes (gate
+        # not met, stopped after a checkpoint) where torchrun would exit 1 for any of them
+        container["command"] = ["python", "-m", "kubetune.trainer.distributed"]
         container["args"] = [
             f"--nnodes={nodes}",
             f"--nproc-per-node={gpus}",

@@ -31,6 +31,7 @@ from kubetune.controllers.finetunejob.metrics import Metrics
 from kubetune.controllers.settings import Settings
 
 log = logging.getLogger(__name__)
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"  # label the Job controller sets
 Obj = dict[str, Any]
 LOG_TAIL_LINES = 400
 
@@ -186,7 +187,8 @@ class Reconciler:
                     seen.preflight_log = observe.parse_log(text)
         if seen.training_job is not None:
             seen.training_pods = self._pods(ns, job, "trainer")
-            pod = _newest(seen.training_pods)
+            # rank 0 (completion index 0 of a multi-node Job) reports progress and the result
+            pod = _newest(_rank_zero(seen.training_pods))
             if pod is not None:
                 text = self.kube.pod_log(ns, pod, "trainer", tail_lines=LOG_TAIL_LINES)
                 seen.training_log = observe.parse_log(text)
@@ -243,6 +245,14 @@ class Reconciler:
                 stored = self.kube.get(url)
                 if stored is not None and not (stored.get("status") or {}).get("state"):
                     self.kube.patch(url + "/status", {"status": {"state": "candidate"}})
+
+
+def _rank_zero(pods: list[Obj]) -> list[Obj]:
+    """The pods of completion index 0 when the Job is Indexed; else every pod."""
+    indexed = [p for p in pods if COMPLETION_INDEX in ((p.get("metadata") or {}).get("labels") or {})]
+    if not indexed:
+        return pods
+    return [p for p in indexed if p["metadata"]["labels"][COMPLETION_INDEX] == "0"]
 
 
 def _newest(pods: list[Obj]) -> str | None:
