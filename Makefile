@@ -75,6 +75,13 @@ cluster-up: ## start a local control plane with a GPU node agent; prints the kub
 cluster-down: ## stop the local control plane started by cluster-up
 	@$(PY) -m kubetune.testing down
 
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: images
+images: ## build the kubetune (operator) and trainer container images; needs a Docker engine
+	docker build -t ghcr.io/kubetune/kubetune:$(VERSION) .
+	docker build -f trainer-image/Dockerfile -t ghcr.io/kubetune/trainer:$(VERSION) .
+
 .PHONY: bench
 bench: ## run the benchmarks in benchmarks/ and record their results
 	@for b in benchmarks/*/run.sh; do [ -x "$$b" ] && "$$b"; done
