@@ -37,6 +37,8 @@ class Settings:
     preflight_memory: str = "2Gi"
     termination_grace_seconds: int = 300
     torchrun_port: int = 29500
+    # complete checkpoints the trainer keeps on disk (--keep-checkpoints); status lists as many
+    keep_checkpoints: int = 3
     # ModelDeployments: the image of init containers and the verifier sidecar, and the
     # Prometheus that canary analysis asks when a spec names none.
     kubetune_image: str = DEFAULT_KUBETUNE_IMAGE

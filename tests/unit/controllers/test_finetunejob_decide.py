@@ -7,7 +7,7 @@ from typing import Any
 
 from kubetune.api.v1alpha1 import FineTuneJob
 from kubetune.cli import status as status_cli
-from kubetune.controllers.finetunejob import decide, observe
+from kubetune.controllers.finetunejob import builders, decide, observe
 from kubetune.controllers.settings import Settings
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -323,3 +323,23 @@ def test_status_command_renders_phase_progress_metrics_and_adapter() -> None:
     ).model_dump(mode="json", by_alias=True, exclude_none=True)
     text = status_cli.render(obj)
     assert "Phase:       Succeeded" in text and "10/10 (100%)" in text and DIGEST in text and "loss" in text
+
+
+def test_status_lists_only_the_checkpoints_the_trainer_keeps_on_disk() -> None:
+    lines = [
+        f'{{"event": "phase", "phase": "checkpoint", "message": "c", "step": {s}, "path": "/c/{s}"}}'
+        for s in (5, 10, 15, 20, 25)
+    ]
+    seen = decide.Observed(
+        **passed_preflight(),
+        training_job=k8s_job(),
+        training_pods=[pod(running=True)],
+        training_log=observe.parse_log("\n".join(lines)),
+    )
+    d = decide.decide(
+        job({"phase": "Training", "checkpoints": [{"step": 1, "path": "/c/1"}]}), seen, SETTINGS, NOW
+    )
+    assert [c.step for c in d.status.checkpoints] == [15, 20, 25]
+    # the same number the builders pass to the trainer as --keep-checkpoints
+    args = builders.training_job(job(), SETTINGS)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--keep-checkpoints") + 1] == str(SETTINGS.keep_checkpoints) == "3"

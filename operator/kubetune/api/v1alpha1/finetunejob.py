@@ -694,7 +694,8 @@ class FineTuneJobStatus(KubeModel):
     preflight: PreflightSummary | None = Field(default=None, description="Preflight report.")
     progress: Progress | None = Field(default=None, description="Live training progress.")
     checkpoints: list[CheckpointRef] = Field(
-        default_factory=list, description="Complete checkpoints, oldest first."
+        default_factory=list,
+        description="Complete checkpoints the trainer still keeps (the newest 3 by default), oldest first.",
     )
     metrics: list[MetricComparison] = Field(default_factory=list, description="Base vs tuned evaluation.")
     adapter: AdapterRef | None = Field(default=None, description="The registered Adapter.")

@@ -318,6 +318,8 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         f"{WORK_DIR}/output",
         "--checkpoint-dir",
         CHECKPOINT_DIR,
+        "--keep-checkpoints",
+        str(settings.keep_checkpoints),
         "--termination-log",
         "/dev/termination-log",
     ]

@@ -140,13 +140,14 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def _merge_checkpoints(
-    old: list[CheckpointRef], new: list[CheckpointRef], now: datetime
+    old: list[CheckpointRef], new: list[CheckpointRef], now: datetime, keep: int
 ) -> list[CheckpointRef]:
+    """The newest ``keep`` checkpoints seen: the ones the trainer has not pruned from disk."""
     by_step = {c.step: c for c in old}
     for c in new:
         if c.step not in by_step:
             by_step[c.step] = CheckpointRef(step=c.step, path=c.path, time=c.time or rfc3339(now))
-    return [by_step[k] for k in sorted(by_step)][-10:]
+    return [by_step[k] for k in sorted(by_step)][-max(1, keep) :]
 
 
 def _cost(b: _Builder, pods: list[Obj], settings: Settings) -> None:
@@ -184,7 +185,7 @@ def _currency(job: FineTuneJob) -> str:
     return job.spec.budget.currency if job.spec.budget else "USD"
 
 
-def _apply_log(b: _Builder, log: observe.TrainerLog | None) -> None:
+def _apply_log(b: _Builder, log: observe.TrainerLog | None, keep_checkpoints: int) -> None:
     if log is None:
         return
     current = b.status.progress
@@ -196,7 +197,7 @@ def _apply_log(b: _Builder, log: observe.TrainerLog | None) -> None:
             else rfc3339(b.now)
         )
         b.status.progress = progress
-    b.status.checkpoints = _merge_checkpoints(b.status.checkpoints, log.checkpoints, b.now)
+    b.status.checkpoints = _merge_checkpoints(b.status.checkpoints, log.checkpoints, b.now, keep_checkpoints)
     result = log.result
     if result:
         metrics = result.get("metrics") or []
@@ -282,7 +283,7 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
     outcome, reason, message = observe.job_outcome(seen.training_job)
     pods = seen.training_pods
     log = seen.training_log
-    _apply_log(b, log)
+    _apply_log(b, log, settings.keep_checkpoints)
     _cost(b, pods, settings)
     exits = observe.exits(pods, "trainer")
     if outcome == "missing":
