@@ -561,7 +561,12 @@ class FineTuneJobSpec(KubeModel):
         description="Retries of a failed training pod, each resuming from a checkpoint. Default: 3.",
     )
     active_deadline_seconds: int | None = Field(
-        default=None, ge=1, description="Fail the job after this many seconds of running. Default: none."
+        default=None,
+        ge=1,
+        description="Fail the job when training has run this many seconds, counted from the start of "
+        "the training Job (the preflight does not count; as for a Kubernetes Job, suspending and "
+        "resuming restarts the count). The training pods get SIGTERM and write a checkpoint; the job "
+        "ends Failed with reason DeadlineExceeded. Default: none.",
     )
     checkpoint_every_steps: int = Field(
         default=100,
