@@ -2,10 +2,21 @@
 
 Local paths (already absolute, see :mod:`kubetune.trainer.spec`) are used as they are;
 ``pvc://claim/path`` is looked up under the volume mount root (``$KUBETUNE_PVC_ROOT``, default
-``/mnt/pvc``), where the operator mounts claims; ``hf://org/name[@rev]`` is read from the local
-Hugging Face cache (and downloaded only when the hub is allowed, i.e. ``HF_HUB_OFFLINE`` unset).
-Sources fetched by the operator before the pod starts (s3://, oci://, https://) are not
-fetched here: the error says so. Every failure is a :class:`UserError` naming the URI.
+``/mnt/pvc``), where the operator mounts claims, and ``configmap://name/key`` under
+``$KUBETUNE_CONFIGMAP_ROOT`` (the operator mounts the ConfigMap there). Fetched here, into
+``$KUBETUNE_SOURCES_DIR`` (default ``~/.cache/kubetune/sources``), the same in a pod and in
+local mode:
+
+- ``hf://org/name[@rev]`` models and ``hf://datasets/org/name[@rev][/file]`` datasets, from the
+  Hugging Face cache, downloading only when the hub is allowed (``HF_HUB_OFFLINE`` unset);
+- ``oci://host/repo[:tag|@sha256:...]`` models and datasets: any OCI artifact with named file
+  layers (a kubetune artifact, or files pushed with ``oras push``), digest-verified and cached
+  by digest; credentials from ``$DOCKER_CONFIG``;
+- ``https://`` datasets (a presigned object-store URL works), with ``$KUBETUNE_DATASET_TOKEN``
+  as a bearer token when set.
+
+``s3://`` is not read by this version: the error suggests a presigned URL or a PVC. Every
+failure is a :class:`UserError` naming the field and the URI.
 """
 
 from __future__ import annotations
@@ -13,12 +24,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from kubetune.api.v1alpha1.common import ModelSource
 from kubetune.trainer.errors import UserError
 
 PVC_ROOT_ENV = "KUBETUNE_PVC_ROOT"
+CONFIGMAP_ROOT_ENV = "KUBETUNE_CONFIGMAP_ROOT"
+SOURCES_DIR_ENV = "KUBETUNE_SOURCES_DIR"
+DATASET_TOKEN_ENV = "KUBETUNE_DATASET_TOKEN"
+DATA_SUFFIXES = (".jsonl", ".json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +51,118 @@ def _pvc(uri: str) -> Path:
     return Path(os.environ.get(PVC_ROOT_ENV, "/mnt/pvc")) / rest
 
 
+def _configmap(uri: str, field: str) -> Path:
+    root = os.environ.get(CONFIGMAP_ROOT_ENV)
+    if not root:
+        raise UserError(
+            f"{field} {uri}: configmap:// datasets are mounted by the operator in a cluster; in "
+            "local mode use a local file"
+        )
+    return Path(root) / uri[len("configmap://") :]
+
+
+def sources_dir() -> Path:
+    """Where fetched sources are cached."""
+    configured = os.environ.get(SOURCES_DIR_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "kubetune" / "sources"
+
+
+def _s3(uri: str, field: str) -> UserError:
+    return UserError(
+        f"{field} {uri}: s3:// is not read by this version of the trainer; use a presigned "
+        "https:// URL of the object, or copy it to a PersistentVolumeClaim (pvc://claim/path)"
+    )
+
+
+def _oci(uri: str, field: str) -> tuple[Path, str]:
+    """Pull an OCI artifact (cached by digest); returns its directory and digest."""
+    from kubetune import registry
+
+    ref = uri
+    try:
+        parsed = registry.parse(ref)
+        digest = parsed.digest or registry.resolve(ref)
+        target = sources_dir() / "oci" / digest.replace(":", "-")
+        if not target.is_dir():
+            staging = target.with_name(f".{target.name}.{os.getpid()}")
+            if staging.exists():
+                shutil.rmtree(staging)
+            pinned = registry.pull(ref if parsed.digest else f"{ref.split('@')[0]}@{digest}", staging)
+            if not pinned.endswith(digest):
+                raise UserError(f"{field} {uri}: the registry served {pinned}, expected {digest}")
+            staging.rename(target)
+    except registry.RegistryError as exc:
+        raise UserError(f"{field} {uri}: {exc}") from None
+    return target, digest
+
+
+def _single_data_file(directory: Path, uri: str, field: str, name: str = "") -> Path:
+    """``name`` in ``directory``, or its only .jsonl/.json file."""
+    if name:
+        path = directory / name
+        if not path.is_file():
+            raise UserError(f"{field} {uri}: the artifact has no file {name}")
+        return path
+    found = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES)
+    if len(found) != 1:
+        listed = ", ".join(str(p.relative_to(directory)) for p in found[:5]) or "none"
+        raise UserError(
+            f"{field} {uri}: expected exactly one .jsonl or .json file in it, found {listed}; "
+            "name the file after the reference, e.g. oci://host/repo@sha256:...#train.jsonl"
+        )
+    return found[0]
+
+
+def _https(uri: str, field: str) -> Path:
+    from kubetune.clients import download
+
+    target = sources_dir() / "https" / hashlib.sha256(uri.encode()).hexdigest()[:32]
+    name = Path(uri.split("?", 1)[0].split("#", 1)[0]).name or "data.jsonl"
+    try:
+        download.download(uri, target / name, token=os.environ.get(DATASET_TOKEN_ENV) or None)
+    except download.DownloadError as exc:
+        raise UserError(f"{field}: {exc}") from None
+    return target / name
+
+
+def _hf_dataset(uri: str, field: str) -> Path:
+    body = uri[len("hf://datasets/") :]
+    repo_part, _, rest = body.partition("@")
+    if rest:  # hf://datasets/org/name@rev[/file]
+        rev, _, file = rest.partition("/")
+        parts = repo_part.split("/")
+    else:
+        parts = repo_part.split("/")
+        rev, file = "", "/".join(parts[2:])
+    if len(parts) < 2:
+        raise UserError(f"{field} {uri}: expected hf://datasets/org/name[@revision][/file]")
+    repo = "/".join(parts[:2])
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        raise UserError("hf:// datasets need the trainer extra: pip install 'kubetune[trainer]'") from None
+    try:
+        path = snapshot_download(
+            repo,
+            repo_type="dataset",
+            revision=rev or None,
+            local_files_only=_offline(),
+            token=os.environ.get(DATASET_TOKEN_ENV) or None,  # else HF_TOKEN, as the hub client does
+        )
+    except LocalEntryNotFoundError:
+        raise UserError(
+            f"{field} {uri}: not in the local Hugging Face cache and the hub is unavailable "
+            f"(HF_HUB_OFFLINE=1); download it first (huggingface-cli download --repo-type dataset {repo})"
+        ) from None
+    except Exception as exc:  # the hub client raises many types: network, auth, not found
+        raise UserError(
+            f"{field} {uri}: cannot fetch from the Hugging Face Hub ({type(exc).__name__}); check the "
+            "name, the revision and the token"
+        ) from None
+    return _single_data_file(Path(path), uri, field, file)
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
@@ -44,6 +172,15 @@ def resolve_model(source: ModelSource) -> ResolvedModel:
     uri = source.uri
     if uri.startswith("hf://"):
         return _hf_model(source)
+    if uri.startswith("oci://"):
+        directory, digest = _oci(uri, "spec.baseModel.uri")
+        if not (directory / "config.json").is_file():
+            raise UserError(
+                f"spec.baseModel.uri {uri}: the artifact has no config.json; is it a Hugging Face model?"
+            )
+        return ResolvedModel(path=directory, uri=uri, revision=digest)
+    if uri.startswith("s3://"):
+        raise _s3(uri, "spec.baseModel.uri")
     if uri.startswith("pvc://"):
         path = _pvc(uri)
     elif "://" in uri:
@@ -95,12 +232,20 @@ def resolve_dataset(uri: str, field: str = "spec.dataset.uri") -> Path:
     """The local file of a dataset URI; raises :class:`UserError` when it is not here."""
     if uri.startswith("pvc://"):
         path = _pvc(uri)
+    elif uri.startswith("configmap://"):
+        path = _configmap(uri, field)
+    elif uri.startswith(("https://", "http://")):
+        return _https(uri, field)
+    elif uri.startswith("oci://"):
+        ref, _, name = uri.partition("#")
+        return _single_data_file(_oci(ref, field)[0], uri, field, name)
+    elif uri.startswith("hf://datasets/"):
+        return _hf_dataset(uri, field)
+    elif uri.startswith("s3://"):
+        raise _s3(uri, field)
     elif "://" in uri:
         scheme = uri.split("://", 1)[0]
-        raise UserError(
-            f"{field} {uri}: {scheme}:// datasets are fetched by the operator before the training "
-            "pod starts, not by the trainer; in local mode use a local file"
-        )
+        raise UserError(f"{field} {uri}: {scheme}:// is not a dataset location this trainer reads")
     else:
         path = Path(uri)
     if path.is_dir():

@@ -168,3 +168,26 @@ def test_job_without_uid_cannot_be_owned() -> None:
     job.metadata.uid = None
     with pytest.raises(ValueError, match=r"no metadata\.uid"):
         builders.spec_configmap(job)
+
+
+def test_configmap_datasets_are_mounted_read_only_where_the_trainer_looks() -> None:
+    job = make_job(
+        dataset={"uri": "configmap://tickets/train.jsonl", "validationUri": "configmap://held-out/val.jsonl"}
+    )
+    pod = builders.training_job(job, SETTINGS)["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["KUBETUNE_CONFIGMAP_ROOT"] == builders.CONFIGMAP_ROOT
+    for name in ("held-out", "tickets"):
+        mount = mounts[f"{builders.CONFIGMAP_ROOT}/{name}"]
+        assert mount["readOnly"] is True
+        assert volumes[mount["name"]] == {"name": mount["name"], "configMap": {"name": name}}
+
+
+def test_an_insecure_registry_setting_reaches_the_trainer_for_oci_sources() -> None:
+    job = make_job(baseModel={"uri": "oci://registry.test/base/llama:v1"})
+    plain = Settings(insecure_registry=True)
+    for settings, expected in ((SETTINGS, None), (plain, "true")):
+        env = builders.training_job(job, settings)["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {e["name"]: e.get("value") for e in env}.get("KUBETUNE_REGISTRY_INSECURE") == expected

@@ -29,9 +29,10 @@ class ModelSource(KubeModel):
         pattern=MODEL_URI_PATTERN,
         description=(
             "Location of the base model. One of hf://org/name[@revision] (Hugging Face Hub), "
-            "oci://registry/repo@sha256:... (an OCI artifact), pvc://claim/path (a directory on a "
-            "PersistentVolumeClaim), s3://bucket/prefix, or a local path (local mode only). "
-            "Example: hf://meta-llama/Llama-3.2-1B@main."
+            "oci://registry/repo[:tag|@sha256:...] (an OCI artifact holding the model's files; the "
+            "digest is recorded in the lineage), pvc://claim/path (a directory on a "
+            "PersistentVolumeClaim), or a local path (local mode only). s3:// is accepted but not "
+            "read yet: copy the model to a claim. Example: hf://meta-llama/Llama-3.2-1B@main."
         ),
     )
     revision: str | None = Field(

@@ -122,9 +122,12 @@ class DatasetSpec(KubeModel):
         min_length=1,
         pattern=DATASET_URI_PATTERN,
         description=(
-            "Location of a JSONL or JSON-array file: pvc://claim/path, s3://bucket/key, "
-            "https://..., hf://datasets/org/name, oci://..., or a local path in local mode. "
-            "Example: pvc://datasets/support/train.jsonl."
+            "Location of a JSONL or JSON-array file: pvc://claim/path, configmap://name/key (small "
+            "files, mounted by the operator), https://... (secretRef's token is sent as a bearer "
+            "token; a presigned object-store URL works), hf://datasets/org/name[@revision][/file], "
+            "oci://registry/repo[:tag|@sha256:...][#file] (an OCI artifact, e.g. pushed with oras), "
+            "or a local path in local mode. s3:// is accepted but not read yet: use a presigned "
+            "https:// URL. Example: pvc://datasets/support/train.jsonl."
         ),
     )
     format: DatasetFormat = Field(
@@ -161,7 +164,9 @@ class DatasetSpec(KubeModel):
         ),
     )
     secret_ref: SecretKeyRef | None = Field(
-        default=None, description="Secret with credentials for the dataset's source."
+        default=None,
+        description="Secret key holding the dataset source's token: a bearer token for https://, "
+        "a Hugging Face token for hf://datasets.",
     )
 
 

@@ -26,6 +26,8 @@ WORK_DIR = "/var/lib/kubetune"
 CHECKPOINT_DIR = "/checkpoints"
 PVC_ROOT = "/mnt/pvc"  # pvc://claim/path resolves to PVC_ROOT/claim/path (trainer: $KUBETUNE_PVC_ROOT)
 REGISTRY_AUTH_DIR = "/var/run/kubetune/registry"
+# configmap://name/key resolves to CONFIGMAP_ROOT/name/key (trainer: $KUBETUNE_CONFIGMAP_ROOT)
+CONFIGMAP_ROOT = "/mnt/configmaps"
 TRAINER_UID = 1000
 
 LABEL_JOB = "kubetune.io/finetunejob"
@@ -156,6 +158,7 @@ def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
         # /tmp, and a mount there would hide the volumes mounted after it.
         {"name": "TMPDIR", "value": WORK_DIR},
         {"name": "KUBETUNE_PVC_ROOT", "value": PVC_ROOT},
+        {"name": "KUBETUNE_CONFIGMAP_ROOT", "value": CONFIGMAP_ROOT},
     ]
     secrets = [
         ("HF_TOKEN", job.spec.base_model.secret_ref),
@@ -167,6 +170,8 @@ def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
     registry = job.spec.output.repository or settings.default_registry
     if registry:
         env.append({"name": "KUBETUNE_REGISTRY", "value": registry})
+    if settings.insecure_registry:  # also for oci:// base models and datasets
+        env.append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": "true"})
     if job.spec.output.secret_ref is not None:
         env.append({"name": "DOCKER_CONFIG", "value": REGISTRY_AUTH_DIR})
     return env
@@ -198,6 +203,9 @@ def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
             {"name": f"source-{i}", "persistentVolumeClaim": {"claimName": source, "readOnly": True}}
         )
         mounts.append({"name": f"source-{i}", "mountPath": f"{PVC_ROOT}/{source}", "readOnly": True})
+    for i, source in enumerate(source_configmaps(job)):
+        volumes.append({"name": f"configmap-{i}", "configMap": {"name": source}})
+        mounts.append({"name": f"configmap-{i}", "mountPath": f"{CONFIGMAP_ROOT}/{source}", "readOnly": True})
     ref = job.spec.output.secret_ref
     if ref is not None:
         volumes.append(
@@ -210,11 +218,19 @@ def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
     return volumes, mounts
 
 
+def _sources_with(job: FineTuneJob, scheme: str) -> list[str]:
+    uris = [job.spec.base_model.uri, job.spec.dataset.uri, job.spec.dataset.validation_uri or ""]
+    return sorted({uri[len(scheme) :].split("/", 1)[0] for uri in uris if uri.startswith(scheme)})
+
+
 def source_claims(job: FineTuneJob) -> list[str]:
     """Claims named by ``pvc://claim/path`` model and dataset URIs, mounted read-only under PVC_ROOT."""
-    uris = [job.spec.base_model.uri, job.spec.dataset.uri, job.spec.dataset.validation_uri or ""]
-    claims = {uri[len("pvc://") :].split("/", 1)[0] for uri in uris if uri.startswith("pvc://")}
-    return sorted(claims)
+    return _sources_with(job, "pvc://")
+
+
+def source_configmaps(job: FineTuneJob) -> list[str]:
+    """ConfigMaps named by ``configmap://name/key`` dataset URIs, mounted under CONFIGMAP_ROOT."""
+    return _sources_with(job, "configmap://")
 
 
 def _scheduling(job: FineTuneJob) -> Manifest:
