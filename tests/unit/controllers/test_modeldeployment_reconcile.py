@@ -307,3 +307,62 @@ def test_gateway_routing_without_the_gateway_api_says_so_and_keeps_serving() -> 
     assert w.status["phase"] == "Healthy"
     assert [e[1] for e in w.kube.events].count("GatewayAPIMissing") == 1
     assert w.kube.get(kubeclient.path("v1", "Service", NS, "bot-stable")) is not None
+
+
+def test_an_adapter_retired_by_one_deployment_stays_stable_for_another_that_serves_it(world: World) -> None:
+    alt = mdep(adapters=[{"name": "bot", "adapter": "bot-v1"}])
+    alt["metadata"].update(name="alt", uid="u-alt")
+    world.kube.create(alt)
+
+    def settle(name: str) -> None:
+        for _ in range(5):
+            world.now += timedelta(seconds=1)
+            world.rec.reconcile(NS, name)
+            for url, obj in world.kube.objects.items():
+                if obj["kind"] == "Deployment":
+                    world.kube.objects[url]["status"] = {"availableReplicas": obj["spec"]["replicas"]}
+
+    settle("bot")
+    settle("alt")
+    v1 = world.kube.objects[kubeclient.path("kubetune.io/v1alpha1", "Adapter", NS, "bot-v1")]["status"]
+    assert v1 == {"state": "stable", "deployments": ["ml/alt", "ml/bot"]}
+    world.point_at("bot-v2")  # only "bot" moves on
+    settle("bot")
+    assert world.status["phase"] == "Healthy" and world.state("bot-v2") == "stable"
+    v1 = world.kube.objects[kubeclient.path("kubetune.io/v1alpha1", "Adapter", NS, "bot-v1")]["status"]
+    assert v1 == {"state": "stable", "deployments": ["ml/alt"]}  # alt still serves it
+    world.kube.delete(kubeclient.path("kubetune.io/v1alpha1", "ModelDeployment", NS, "alt"))
+
+
+class ConflictOnce(FakeKube):
+    """The first status patch of an Adapter finds it changed by someone else (HTTP 409)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conflicts = 0
+
+    def patch(self, url: str, body: Obj) -> Obj | None:
+        if "/adapters/" in url and url.endswith("/status") and not self.conflicts:
+            self.conflicts += 1
+            assert body["metadata"]["resourceVersion"] == "7"
+            target = self.objects[url.removesuffix("/status")]
+            target["status"]["deployments"] = ["ml/other"]  # the concurrent writer's change
+            target["metadata"]["resourceVersion"] = "8"
+            raise kubeclient.ApiError(409, "the object has been modified")
+        return super().patch(url, body)
+
+
+def test_a_concurrent_adapter_status_write_is_retried_not_overwritten() -> None:
+    w = World()
+    w.kube = ConflictOnce()
+    w.rec = Reconciler(w.kube, Settings(), clock=lambda: w.now)  # type: ignore[arg-type]
+    v1 = adapter("bot-v1", REF1)
+    v1["metadata"]["resourceVersion"] = "7"
+    w.kube.create(v1)
+    w.kube.create(mdep(adapters=[{"name": "bot", "adapter": "bot-v1"}]))
+    w.pass_()
+    w.make_available()
+    w.pass_()
+    assert w.kube.conflicts == 1
+    status = w.kube.objects[kubeclient.path("kubetune.io/v1alpha1", "Adapter", NS, "bot-v1")]["status"]
+    assert status == {"state": "stable", "deployments": ["ml/bot", "ml/other"]}

@@ -508,17 +508,51 @@ class Reconciler:
                     states[a] = "retired"
         me = f"{ns}/{mdep.metadata.name}"
         for adapter, state in states.items():
-            url = kubeclient.path(API_VERSION, "Adapter", ns, adapter)
-            # the spec's Adapters were read by _resolve this pass; only older revisions' are not
-            current = resolved.objects[adapter] if adapter in resolved.objects else self.kube.get(url)
+            self._write_adapter_state(ns, adapter, state, me, resolved.objects.get(adapter))
+
+    def _write_adapter_state(
+        self, ns: str, adapter: str, state: str, me: str, current: Obj | None, attempts: int = 3
+    ) -> None:
+        """Record this ModelDeployment's view of one Adapter, keeping the others' views.
+
+        ``status.deployments`` lists every ModelDeployment serving the Adapter; while another
+        one still serves it, its state does not drop below what that one wrote (an Adapter
+        retired here may be stable there). The patch carries the resourceVersion it was
+        computed from, so two ModelDeployments writing at once retry instead of losing one.
+        """
+        url = kubeclient.path(API_VERSION, "Adapter", ns, adapter)
+        for attempt in range(attempts):
+            # the spec's Adapters were read by _resolve this pass; older revisions' are not
+            if current is None or attempt > 0:
+                current = self.kube.get(url)
             if current is None:
-                continue
+                return
             st = current.get("status") or {}
-            deps = [d for d in st.get("deployments") or [] if d != me]
-            if state in ("canary", "stable"):
-                deps.append(me)
-            if st.get("state") != state or sorted(st.get("deployments") or []) != sorted(deps):
-                self.kube.patch(url + "/status", {"status": {"state": state, "deployments": sorted(deps)}})
+            others = [d for d in st.get("deployments") or [] if d != me]
+            deps = sorted([*others, me] if state in ("canary", "stable") else others)
+            wanted = state
+            if others and STATE_RANK.get(str(st.get("state")), 0) > STATE_RANK[state]:
+                wanted = str(st["state"])
+            if st.get("state") == wanted and sorted(st.get("deployments") or []) == deps:
+                return
+            body: Obj = {"status": {"state": wanted, "deployments": deps}}
+            version = (current.get("metadata") or {}).get("resourceVersion")
+            if version:
+                body["metadata"] = {"resourceVersion": version}
+            try:
+                self.kube.patch(url + "/status", body)
+                return
+            except kubeclient.ApiError as exc:
+                if exc.status != 409 or attempt == attempts - 1:
+                    raise
+                log.info(
+                    "adapter changed while writing its state; reading it again",
+                    extra=logs.fields(adapter=adapter),
+                )
+
+
+# an Adapter served by several ModelDeployments shows the most advanced state among them
+STATE_RANK = {"retired": 0, "candidate": 1, "canary": 2, "stable": 3}
 
 
 def _served(dep: Obj) -> set[str]:
