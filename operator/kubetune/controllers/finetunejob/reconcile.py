@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +23,7 @@ from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
 from kubetune.api.v1alpha1.base import rfc3339, set_condition
 from kubetune.api.v1alpha1.finetunejob import ConditionType, FineTuneJobStatus, Reason
 from kubetune.clients import kube as kubeclient
-from kubetune.controllers import objects
+from kubetune.controllers import objects, serial
 from kubetune.controllers.finetunejob import builders, decide, observe
 from kubetune.controllers.finetunejob.metrics import Metrics
 from kubetune.controllers.settings import Settings
@@ -54,30 +52,25 @@ class Reconciler:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.clock = clock
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._objects = serial.PerObject()
         # resourceVersion of each job's last status write by this process: the watch event it
         # causes carries nothing that reconcile did not already see (see :meth:`wrote`).
-        self._written: dict[tuple[str, str], str] = {}
-        self._guard = threading.Lock()
+        self._written: dict[tuple[str, str], str] = {}  # guarded by self._objects.guard
         # Children that do not depend on each other are created concurrently.
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=8, thread_name_prefix="kubetune-create"
         )
 
-    def _lock(self, namespace: str, name: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault((namespace, name), threading.Lock())
-
     def forget(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._locks.pop((namespace, name), None)
+        self._objects.forget(namespace, name)
+        with self._objects.guard:
             self._written.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
 
     def wrote(self, namespace: str, name: str, resource_version: str | None) -> bool:
         """Whether ``resource_version`` of the job is the one this reconciler's last status
         write produced (its watch event needs no reconcile: children changing wake us up)."""
-        with self._guard:
+        with self._objects.guard:
             return resource_version is not None and self._written.get((namespace, name)) == resource_version
 
     def reconcile(
@@ -89,18 +82,14 @@ class Reconciler:
         used instead of reading the job and its children, which cannot exist yet, unless this
         reconciler already wrote the job's status (then it reads, as for any other trigger).
         """
-        started = time.perf_counter()
-        try:
-            with self._lock(namespace, name):
-                with self._guard:
-                    if (namespace, name) in self._written:
-                        new_object = None
-                return self._reconcile(namespace, name, new_object)
-        except Exception as exc:
-            self.metrics.errors.labels(type(exc).__name__).inc()
-            raise
-        finally:
-            self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+        with (
+            serial.measured(self.metrics.errors, self.metrics.reconcile_seconds),
+            self._objects.lock(namespace, name),
+        ):
+            with self._objects.guard:
+                if (namespace, name) in self._written:
+                    new_object = None
+            return self._reconcile(namespace, name, new_object)
 
     def _reconcile(self, namespace: str, name: str, new_object: Obj | None) -> decide.Decision | None:
         url = kubeclient.path(API_VERSION, "FineTuneJob", namespace, name)
@@ -120,7 +109,7 @@ class Reconciler:
             written = self.kube.patch(url + "/status", patch)
             version = ((written or {}).get("metadata") or {}).get("resourceVersion")
             if version:
-                with self._guard:
+                with self._objects.guard:
                     self._written[(namespace, name)] = str(version)
         for event in decision.events:
             try:

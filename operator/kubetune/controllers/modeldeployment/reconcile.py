@@ -20,8 +20,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +33,7 @@ from kubetune.api.v1alpha1.base import get_condition, set_condition
 from kubetune.api.v1alpha1.modeldeployment import ConditionType, ModelDeploymentStatus, Reason
 from kubetune.clients import kube as kubeclient
 from kubetune.clients import prometheus
-from kubetune.controllers import objects
+from kubetune.controllers import objects, serial
 from kubetune.controllers.modeldeployment import builders, canary, observe
 from kubetune.controllers.modeldeployment.metrics import Metrics
 from kubetune.controllers.settings import Settings
@@ -84,29 +82,19 @@ class Reconciler:
         self.metrics = metrics or Metrics()
         self.clock = clock
         self.prometheus_client = prometheus_client or (lambda url: prometheus.Client(url, timeout_s=5.0))
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, namespace: str, name: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault((namespace, name), threading.Lock())
+        self._objects = serial.PerObject()
 
     def forget(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._locks.pop((namespace, name), None)
+        self._objects.forget(namespace, name)
         self.metrics.forget(namespace, name)
 
     def reconcile(self, namespace: str, name: str) -> canary.Decision | None:
         """Bring one ModelDeployment's children and status up to date; None when it is gone."""
-        started = time.perf_counter()
-        try:
-            with self._lock(namespace, name):
-                return self._reconcile(namespace, name)
-        except Exception as exc:
-            self.metrics.errors.labels(type(exc).__name__).inc()
-            raise
-        finally:
-            self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+        with (
+            serial.measured(self.metrics.errors, self.metrics.reconcile_seconds),
+            self._objects.lock(namespace, name),
+        ):
+            return self._reconcile(namespace, name)
 
     def serving(self, namespace: str, adapter: str) -> list[str]:
         """Names of the ModelDeployments in ``namespace`` whose spec names Adapter ``adapter``."""
