@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,40 @@ def write_spec(tmp_path: Path, spec_file: Callable[..., Path]) -> SpecWriter:
         return spec_file(tmp_path / name, rows, spec)
 
     return write
+
+
+def trainer_command(spec: Path, out: Path, *extra: str, launcher: tuple[str, ...] = ()) -> list[str]:
+    """``python -m kubetune.trainer train --spec SPEC --output OUT EXTRA``, as a training pod runs
+    it; ``launcher`` goes before the module, e.g. the torchrun launcher's arguments ending in -m."""
+    return [
+        sys.executable,
+        "-m",
+        *launcher,
+        "kubetune.trainer",
+        "train",
+        "--spec",
+        str(spec),
+        "--output",
+        str(out),
+        *extra,
+    ]
+
+
+def progress_losses(events: list[dict[str, Any]]) -> dict[int, float]:
+    """Loss by step from the trainer's JSON progress events."""
+    return {e["step"]: e["loss"] for e in events if e.get("event") == "progress"}
+
+
+def train_in_process(
+    where: Path, spec_file: SpecWriter, spec: dict[str, Any]
+) -> tuple[Any, dict[int, float]]:
+    """Run a job uninterrupted in this process: its RunResult and loss by step."""
+    from kubetune.trainer import pipeline, progress
+    from kubetune.trainer import spec as job_spec
+
+    sink = progress.ListSink()
+    run = pipeline.run(
+        job_spec.load(spec_file(where, spec=spec)), pipeline.Options(output_dir=where / "out"), sink
+    )
+    losses = {e.step: e.loss for e in sink.events if isinstance(e, progress.ProgressEvent)}
+    return run, losses

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,8 @@ import pytest
 
 from kubetune.trainer import result
 from kubetune.trainer.__main__ import main as trainer_main
+
+from .conftest import trainer_command
 
 BROKEN = Path(__file__).parent / "testdata" / "broken"
 CASES = {
@@ -70,16 +71,7 @@ def test_broken_dataset_in_a_real_process_prints_no_traceback(write_spec: Any, t
     spec = write_spec(spec={"dataset": {"uri": "./bad-json.jsonl"}})
     shutil.copy(BROKEN / "bad-json.jsonl", spec.parent)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubetune.trainer",
-            "train",
-            "--spec",
-            str(spec),
-            "--output",
-            str(tmp_path / "out"),
-        ],
+        trainer_command(spec, tmp_path / "out"),
         capture_output=True,
         text=True,
         timeout=120,

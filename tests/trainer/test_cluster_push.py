@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +17,15 @@ import pytest
 from kubetune import registry
 from kubetune.trainer import result
 
+from .conftest import trainer_command
+
 SMALL = {"hyperparameters": {"epochs": 1}}
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def _train(spec: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubetune.trainer",
-            "train",
-            "--spec",
-            str(spec),
-            "--output",
-            str(out),
-            *extra,
-        ],
+        trainer_command(spec, out, *extra),
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -10,14 +10,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubetune.trainer import pipeline, progress, result
-from kubetune.trainer import spec as job_spec
+from kubetune.trainer import result
+
+from .conftest import progress_losses, train_in_process, trainer_command
 
 pytestmark = pytest.mark.slow
 
@@ -32,20 +32,8 @@ PARALLEL = {"method": LORA, "hyperparameters": {**HP, "batchSize": 3}, "checkpoi
 def _torchrun(spec: Path, out: Path, *, stop_at: int | None = None) -> tuple[int, list[dict[str, Any]], str]:
     """``torchrun --nproc-per-node 2`` through the trainer's launcher, as in a training pod."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "kubetune.trainer.distributed",
-        "--standalone",
-        "--nproc-per-node=2",
-        "-m",
-        "kubetune.trainer",
-        "train",
-        "--spec",
-        str(spec),
-        "--output",
-        str(out),
-    ]
+    launcher = ("kubetune.trainer.distributed", "--standalone", "--nproc-per-node=2", "-m")
+    cmd = trainer_command(spec, out, launcher=launcher)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     events: list[dict[str, Any]] = []
     assert proc.stdout is not None
@@ -61,22 +49,13 @@ def _torchrun(spec: Path, out: Path, *, stop_at: int | None = None) -> tuple[int
     return proc.returncode, events, proc.stderr.read()
 
 
-def _losses(events: list[dict[str, Any]]) -> dict[int, float]:
-    return {e["step"]: e["loss"] for e in events if e.get("event") == "progress"}
-
-
 @pytest.fixture(scope="module")
 def reference(
     tmp_path_factory: pytest.TempPathFactory, spec_file: Any
 ) -> tuple[result.RunResult, dict[int, float]]:
     """One process, accumulating two micro-batches of 3 per step, in process."""
-    where = tmp_path_factory.mktemp("single")
-    sink = progress.ListSink()
-    run = pipeline.run(
-        job_spec.load(spec_file(where, spec=SINGLE)), pipeline.Options(output_dir=where / "out"), sink
-    )
+    run, losses = train_in_process(tmp_path_factory.mktemp("single"), spec_file, SINGLE)
     assert run.outcome == "Succeeded", run.message
-    losses = {e.step: e.loss for e in sink.events if isinstance(e, progress.ProgressEvent)}
     return run, losses
 
 
@@ -93,9 +72,9 @@ def test_two_ranks_train_like_one_process_with_accumulation(
     assert done.outcome == "Succeeded" and done.training is not None and ref.training is not None
     assert done.training.steps == ref.training.steps == done.training.total_steps
     # every progress event comes from rank 0, once per step
-    assert sorted(_losses(events)) == list(range(1, ref.training.steps + 1))
+    assert sorted(progress_losses(events)) == list(range(1, ref.training.steps + 1))
     for step, loss in ref_losses.items():
-        assert _losses(events)[step] == pytest.approx(loss, rel=1e-3, abs=1e-4), f"step {step}"
+        assert progress_losses(events)[step] == pytest.approx(loss, rel=1e-3, abs=1e-4), f"step {step}"
     tuned = {m.name: m.tuned for m in done.metrics}
     for m in ref.metrics:
         assert tuned[m.name] == pytest.approx(m.tuned, rel=1e-3), m.name
@@ -118,7 +97,7 @@ def test_sigterm_stops_both_ranks_at_one_checkpoint_and_the_rerun_resumes(
     assert code == 143, stderr[-3000:]  # the trainer's "checkpointed, run again", not torchrun's 1
     stopped = result.read(out)
     assert stopped.outcome == "Terminated"
-    done_first = max(_losses(first))
+    done_first = max(progress_losses(first))
     assert stopped.checkpoints[-1].step == done_first >= STOP_AT
 
     code, second, stderr = _torchrun(spec, out)
@@ -126,8 +105,8 @@ def test_sigterm_stops_both_ranks_at_one_checkpoint_and_the_rerun_resumes(
     final = result.read(out)
     assert final.training is not None and ref.training is not None
     assert final.training.resumed_from_step == done_first
-    assert min(_losses(second)) == done_first + 1
-    stitched = {**_losses(first), **_losses(second)}
+    assert min(progress_losses(second)) == done_first + 1
+    stitched = {**progress_losses(first), **progress_losses(second)}
     for step, loss in ref_losses.items():
         assert stitched[step] == pytest.approx(loss, rel=1e-3, abs=1e-4), f"step {step}"
     assert final.training.steps == ref.training.steps

@@ -8,14 +8,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubetune.trainer import pipeline, progress, result
-from kubetune.trainer import spec as job_spec
+from kubetune.trainer import result
+
+from .conftest import progress_losses, train_in_process, trainer_command
 
 pytestmark = pytest.mark.slow
 
@@ -37,18 +37,7 @@ SPEC = {
 def _train(spec: Path, out: Path, kill: signal.Signals | None) -> tuple[int, list[dict[str, Any]]]:
     """Run the trainer as a pod would; send ``kill`` once step KILL_AT is reported."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "kubetune.trainer",
-        "train",
-        "--spec",
-        str(spec),
-        "--output",
-        str(out),
-        "--termination-log",
-        str(out.parent / f"{out.name}.termination"),
-    ]
+    cmd = trainer_command(spec, out, "--termination-log", str(out.parent / f"{out.name}.termination"))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     events: list[dict[str, Any]] = []
     assert proc.stdout is not None
@@ -64,22 +53,12 @@ def _train(spec: Path, out: Path, kill: signal.Signals | None) -> tuple[int, lis
     return proc.returncode, events
 
 
-def _losses(events: list[dict[str, Any]]) -> dict[int, float]:
-    return {e["step"]: e["loss"] for e in events if e.get("event") == "progress"}
-
-
 @pytest.fixture(scope="module")
 def reference(
     tmp_path_factory: pytest.TempPathFactory, spec_file: Any
 ) -> tuple[result.RunResult, dict[int, float]]:
     """The same job, uninterrupted, in process."""
-    where = tmp_path_factory.mktemp("reference")
-    sink = progress.ListSink()
-    run = pipeline.run(
-        job_spec.load(spec_file(where, spec=SPEC)), pipeline.Options(output_dir=where / "out"), sink
-    )
-    losses = {e.step: e.loss for e in sink.events if isinstance(e, progress.ProgressEvent)}
-    return run, losses
+    return train_in_process(tmp_path_factory.mktemp("reference"), spec_file, SPEC)
 
 
 @pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
@@ -92,7 +71,7 @@ def test_restarted_run_ends_like_uninterrupted(
 
     code, first = _train(spec, out, kill)
     assert code == (143 if kill == signal.SIGTERM else -signal.SIGKILL)
-    done_first = max(_losses(first))
+    done_first = max(progress_losses(first))
     assert KILL_AT <= done_first < ref.training.total_steps
     if kill == signal.SIGTERM:
         stopped = result.read(out)
@@ -108,11 +87,11 @@ def test_restarted_run_ends_like_uninterrupted(
     resumed = final.training.resumed_from_step
     assert resumed is not None
     assert done_first - resumed <= (0 if kill == signal.SIGTERM else EVERY)
-    again = _losses(second)
+    again = progress_losses(second)
     assert min(again) == resumed + 1  # the second attempt starts right after its checkpoint
 
     # the stitched loss curve is the uninterrupted one: same data order, RNG and optimizer state
-    stitched = {**_losses(first), **again}
+    stitched = {**progress_losses(first), **again}
     for step, loss in ref_losses.items():
         assert stitched[step] == pytest.approx(loss, rel=1e-3, abs=1e-3), f"step {step}"
     assert final.training.final_loss == pytest.approx(ref.training.final_loss, rel=1e-3)
