@@ -39,6 +39,9 @@ class Settings:
     torchrun_port: int = 29500
     # complete checkpoints the trainer keeps on disk (--keep-checkpoints); status lists as many
     keep_checkpoints: int = 3
+    # a ReadWriteMany claim in each job's namespace shared by every training pod as a download
+    # cache (Hugging Face models, oci:// and https:// sources), so jobs do not fetch again
+    cache_claim: str | None = None
     # ModelDeployments: the image of init containers and the verifier sidecar, and the
     # Prometheus that canary analysis asks when a spec names none.
     kubetune_image: str = DEFAULT_KUBETUNE_IMAGE
@@ -54,6 +57,7 @@ class Settings:
             insecure_registry=env.get("KUBETUNE_REGISTRY_INSECURE", "") in ("1", "true"),
             kubetune_image=env.get("KUBETUNE_IMAGE", DEFAULT_KUBETUNE_IMAGE),
             prometheus_url=env.get("KUBETUNE_PROMETHEUS_URL") or None,
+            cache_claim=env.get("KUBETUNE_CACHE_CLAIM") or None,
         )
 
     def gpu_price(self, product: str | None) -> float:

@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from kubetune.api.v1alpha1.common import ModelSource
@@ -84,13 +85,21 @@ def _oci(uri: str, field: str) -> tuple[Path, str]:
         digest = parsed.digest or registry.resolve(ref)
         target = sources_dir() / "oci" / digest.replace(":", "-")
         if not target.is_dir():
-            staging = target.with_name(f".{target.name}.{os.getpid()}")
-            if staging.exists():
-                shutil.rmtree(staging)
-            pinned = registry.pull(ref if parsed.digest else f"{ref.split('@')[0]}@{digest}", staging)
-            if not pinned.endswith(digest):
-                raise UserError(f"{field} {uri}: the registry served {pinned}, expected {digest}")
-            staging.rename(target)
+            # a cache shared by pods: each pulls into its own staging directory; the first rename
+            # wins and the others drop theirs (same digest, same files)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+            try:
+                pinned = registry.pull(ref if parsed.digest else f"{ref.split('@')[0]}@{digest}", staging)
+                if not pinned.endswith(digest):
+                    raise UserError(f"{field} {uri}: the registry served {pinned}, expected {digest}")
+                try:
+                    staging.rename(target)
+                except OSError:
+                    if not target.is_dir():
+                        raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     except registry.RegistryError as exc:
         raise UserError(f"{field} {uri}: {exc}") from None
     return target, digest

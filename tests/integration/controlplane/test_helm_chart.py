@@ -154,6 +154,7 @@ def test_values_reach_the_operator_environment(helm: str) -> None:
         "registry.default=registry.example.com/ml",
         "registry.insecure=true",
         "prometheus.url=http://prometheus.monitoring:9090",
+        "cache.claimName=model-cache",
         "trainerImage.tag=dev",
         "image.tag=1.2.3",
         "replicaCount=1",
@@ -164,6 +165,7 @@ def test_values_reach_the_operator_environment(helm: str) -> None:
     assert env["KUBETUNE_REGISTRY"] == "registry.example.com/ml"
     assert env["KUBETUNE_REGISTRY_INSECURE"] == "true"
     assert env["KUBETUNE_PROMETHEUS_URL"] == "http://prometheus.monitoring:9090"
+    assert env["KUBETUNE_CACHE_CLAIM"] == "model-cache"
     assert env["KUBETUNE_TRAINER_IMAGE"] == "ghcr.io/kubetune/trainer:dev"
     assert env["KUBETUNE_IMAGE"] == "ghcr.io/kubetune/kubetune:1.2.3"  # follows the operator image
     container = dep["spec"]["template"]["spec"]["containers"][0]

@@ -1,7 +1,8 @@
 """Sources the training pods fetch or get mounted: a base model stored as an OCI artifact in a
 real registry (named by tag, pinned by digest in the lineage) and a dataset in a ConfigMap
 (``configmap://name/key``, mounted by the operator). The job trains, and the Adapter it
-registers records the base model's digest."""
+registers records the base model's digest. With the operator's cache claim, a second job
+naming the same digest trains from the cache without reaching any registry."""
 
 from __future__ import annotations
 
@@ -9,14 +10,21 @@ import re
 from pathlib import Path
 
 import pytest
-from ftj_helpers import FTJ, dump, lora_job, phase_is
+from ftj_helpers import FTJ, dump, lora_job, make_claim, phase_is
 
 from kubetune import registry
 from kubetune.controllers import operator as kubetune_operator
+from kubetune.controllers.settings import Settings
 from kubetune.testing.kube import Kube
 from kubetune.testing.waiting import wait_for
 
 ADAPTERS = "/apis/kubetune.io/v1alpha1/namespaces/{ns}/adapters"
+CACHE = "model-cache"
+
+
+@pytest.fixture
+def operator_settings() -> Settings:
+    return Settings(insecure_registry=True, cache_claim=CACHE)
 
 
 def test_oci_base_model_and_configmap_dataset_train_and_pin_the_model_digest(
@@ -34,6 +42,7 @@ def test_oci_base_model_and_configmap_dataset_train_and_pin_the_model_digest(
         data_pvc / "model", f"{adapter_registry}/base/tiny:v1", config, options=insecure
     )
     digest = base_ref.rsplit("@", 1)[1]
+    cache = make_claim(kube, namespace, CACHE)
     kube.create(
         f"/api/v1/namespaces/{namespace}/configmaps",
         {
@@ -59,3 +68,12 @@ def test_oci_base_model_and_configmap_dataset_train_and_pin_the_model_digest(
     )
     assert adapter["spec"]["baseModel"]["revision"] == digest, adapter["spec"]
     assert re.fullmatch(r"[0-9a-f]{64}", adapter["spec"]["dataset"]["sha256"])
+    cached = cache / "sources" / "oci" / digest.replace(":", "-")
+    assert (cached / "config.json").is_file()
+
+    # the same digest behind a registry that does not answer: only the cache can serve it
+    gone = f"oci://127.0.0.1:9/base/tiny@{digest}"
+    again = lora_job("again", dataset="configmap://tickets/train.jsonl", baseModel={"uri": gone})
+    kube.create(FTJ.format(ns=namespace), again)
+    obj = wait_for(lambda: phase_is(kube, namespace, "again", "Succeeded", "Failed"), 180, "again finished")
+    assert obj["status"]["phase"] == "Succeeded", dump(obj)

@@ -191,3 +191,20 @@ def test_an_insecure_registry_setting_reaches_the_trainer_for_oci_sources() -> N
     for settings, expected in ((SETTINGS, None), (plain, "true")):
         env = builders.training_job(job, settings)["spec"]["template"]["spec"]["containers"][0]["env"]
         assert {e["name"]: e.get("value") for e in env}.get("KUBETUNE_REGISTRY_INSECURE") == expected
+
+
+def test_a_cache_claim_holds_every_pods_downloads() -> None:
+    cached = Settings(cache_claim="model-cache")
+    for manifest in (builders.preflight_job(make_job(), cached), builders.training_job(make_job(), cached)):
+        pod = manifest["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["HF_HOME"] == f"{builders.CACHE_DIR}/hf"
+        assert env["KUBETUNE_SOURCES_DIR"] == f"{builders.CACHE_DIR}/sources"
+        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == builders.CACHE_DIR)
+        volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+        assert volume["persistentVolumeClaim"] == {"claimName": "model-cache"}
+    # without one, downloads stay on the pod's own work volume
+    pod = builders.training_job(make_job(), SETTINGS)["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["KUBETUNE_SOURCES_DIR"].startswith(builders.WORK_DIR)
+    assert all(m["mountPath"] != builders.CACHE_DIR for m in pod["containers"][0]["volumeMounts"])

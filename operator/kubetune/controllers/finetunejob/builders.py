@@ -26,6 +26,7 @@ WORK_DIR = "/var/lib/kubetune"
 CHECKPOINT_DIR = "/checkpoints"
 PVC_ROOT = "/mnt/pvc"  # pvc://claim/path resolves to PVC_ROOT/claim/path (trainer: $KUBETUNE_PVC_ROOT)
 REGISTRY_AUTH_DIR = "/var/run/kubetune/registry"
+CACHE_DIR = "/var/cache/kubetune"  # Settings.cache_claim, shared by the pods of every job
 # configmap://name/key resolves to CONFIGMAP_ROOT/name/key (trainer: $KUBETUNE_CONFIGMAP_ROOT)
 CONFIGMAP_ROOT = "/mnt/configmaps"
 TRAINER_UID = 1000
@@ -152,7 +153,9 @@ def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
         {"name": "KUBETUNE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "HOME", "value": WORK_DIR},
-        {"name": "HF_HOME", "value": f"{WORK_DIR}/hf"},
+        # downloads: on the shared cache claim when the operator has one, else on the pod's volume
+        {"name": "HF_HOME", "value": f"{_cache_root(settings)}/hf"},
+        {"name": "KUBETUNE_SOURCES_DIR", "value": f"{_cache_root(settings)}/sources"},
         # Scratch space on the writable work volume (the root filesystem is read-only). Not a
         # separate emptyDir at /tmp: the test node agent's bind mounts live under the host's
         # /tmp, and a mount there would hide the volumes mounted after it.
@@ -177,7 +180,11 @@ def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
     return env
 
 
-def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
+def _cache_root(settings: Settings) -> str:
+    return CACHE_DIR if settings.cache_claim else WORK_DIR
+
+
+def _volumes(job: FineTuneJob, settings: Settings) -> tuple[list[Manifest], list[Manifest]]:
     n = names(job)
     volumes: list[Manifest] = [
         {"name": "spec", "configMap": {"name": n["configmap"]}},
@@ -203,6 +210,9 @@ def _volumes(job: FineTuneJob) -> tuple[list[Manifest], list[Manifest]]:
             {"name": f"source-{i}", "persistentVolumeClaim": {"claimName": source, "readOnly": True}}
         )
         mounts.append({"name": f"source-{i}", "mountPath": f"{PVC_ROOT}/{source}", "readOnly": True})
+    if settings.cache_claim:
+        volumes.append({"name": "cache", "persistentVolumeClaim": {"claimName": settings.cache_claim}})
+        mounts.append({"name": "cache", "mountPath": CACHE_DIR})
     for i, source in enumerate(source_configmaps(job)):
         volumes.append({"name": f"configmap-{i}", "configMap": {"name": source}})
         mounts.append({"name": f"configmap-{i}", "mountPath": f"{CONFIGMAP_ROOT}/{source}", "readOnly": True})
@@ -261,7 +271,7 @@ def _trainer_resources(job: FineTuneJob) -> Manifest:
 
 
 def _pod_spec(job: FineTuneJob, settings: Settings, container: Manifest, *, restart: str) -> Manifest:
-    volumes, mounts = _volumes(job)
+    volumes, mounts = _volumes(job, settings)
     container = {
         **container,
         "image": job.spec.image or settings.trainer_image,
