@@ -8,6 +8,8 @@
 #   4. an upstream Prometheus with Kubernetes service discovery (Debian's has none), built from
 #      Go modules into ~/.cache/kubetune (hack/build-prometheus.sh). Not fatal: without it the
 #      tests discover pods through the API server themselves (kubetune.testing.podtargets).
+#   4b. the Gateway API CRDs from the Go module sigs.k8s.io/gateway-api (hack/fetch-gateway-api.sh),
+#      for the HTTPRoute tests; not fatal;
 #   5. the helm CLI, built from Go modules into ~/.cache/kubetune (hack/build-helm.sh), for the
 #      chart tests (helm lint / template). Not fatal: without it those tests skip, unless
 #      KUBETUNE_REQUIRE_HELM is set (hack/test.sh sets it).
@@ -64,6 +66,14 @@ if [[ "${KUBETUNE_SKIP_PROMETHEUS_BUILD:-0}" != 1 ]]; then
     echo "==> setup: WARNING: hack/build-prometheus.sh failed; tests fall back to API-server pod listing" >&2
   fi
   phase_done "Prometheus with Kubernetes SD"
+fi
+
+if [[ "${KUBETUNE_SKIP_CONTROL_PLANE:-0}" != 1 ]]; then
+  phase "Gateway API CRDs (Go module proxy, cached by version)"
+  if ! hack/fetch-gateway-api.sh >/dev/null; then
+    echo "==> setup: WARNING: hack/fetch-gateway-api.sh failed; the HTTPRoute tests will skip (or fail under KUBETUNE_REQUIRE_CLUSTER)" >&2
+  fi
+  phase_done "Gateway API CRDs"
 fi
 
 if [[ "${KUBETUNE_SKIP_HELM_BUILD:-0}" != 1 ]]; then

@@ -1,4 +1,5 @@
-"""Small helpers both controllers need around stored objects: kopf's bookkeeping, status patches."""
+"""Small helpers both controllers need around stored objects: kopf's bookkeeping, status
+patches, and whether a stored child already says what its manifest says."""
 
 from __future__ import annotations
 
@@ -27,3 +28,22 @@ def status_patch(obj: Obj, wire: Obj) -> Obj | None:
         return None
     gone = dict.fromkeys(k for k in stored if k not in wire)
     return {"status": {**gone, **wire}}
+
+
+def covers(stored: Any, desired: Any) -> bool:
+    """Whether ``stored`` already says everything ``desired`` says.
+
+    The API server fills in defaults (a Service port's protocol, an HTTPRoute rule's path
+    match, a parentRef's group and kind), so a stored object is never equal to the manifest it
+    came from. Fields the manifest leaves out are the server's; dicts are compared on the
+    manifest's keys, lists item by item at the same length, everything else by equality.
+    """
+    if isinstance(desired, dict):
+        return isinstance(stored, dict) and all(covers(stored.get(k), v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(stored, list)
+            and len(stored) == len(desired)
+            and all(covers(s, d) for s, d in zip(stored, desired, strict=True))
+        )
+    return bool(stored == desired)

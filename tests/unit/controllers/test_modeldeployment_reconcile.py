@@ -309,6 +309,20 @@ def test_gateway_routing_without_the_gateway_api_says_so_and_keeps_serving() -> 
     assert w.kube.get(kubeclient.path("v1", "Service", NS, "bot-stable")) is not None
 
 
+def test_gateway_routing_reports_routed_true_and_the_condition_goes_with_the_gateway() -> None:
+    w = World()
+    gateway = {"trafficRouting": {"gateway": {"parentRefs": [{"name": "gw"}]}}}
+    w.kube.create(mdep(rollout={"steps": [{"setWeight": 50}], **gateway}))
+    w.pass_()
+    routed = next(c for c in w.status["conditions"] if c["type"] == "Routed")
+    assert (routed["status"], routed["reason"]) == ("True", "RouteWritten")
+    assert w.kube.get(kubeclient.path("gateway.networking.k8s.io/v1", "HTTPRoute", NS, "bot")) is not None
+    url = kubeclient.path("kubetune.io/v1alpha1", "ModelDeployment", NS, "bot")
+    w.kube.objects[url]["spec"]["rollout"].pop("trafficRouting")
+    w.pass_()
+    assert "Routed" not in [c["type"] for c in w.status["conditions"]]
+
+
 def test_an_adapter_retired_by_one_deployment_stays_stable_for_another_that_serves_it(world: World) -> None:
     alt = mdep(adapters=[{"name": "bot", "adapter": "bot-v1"}])
     alt["metadata"].update(name="alt", uid="u-alt")

@@ -73,6 +73,7 @@ class Reason:
     STARTUP_PROBE_FAILED = "StartupProbeFailed"
     AVAILABLE = "Available"
     GATEWAY_API_MISSING = "GatewayAPIMissing"
+    ROUTE_WRITTEN = "RouteWritten"
 
 
 class ServedAdapter(KubeModel):

@@ -159,16 +159,18 @@ class Reconciler:
         routed = get_condition(status.conditions, ConditionType.ROUTED)
         if route_problem is not None and (routed is None or routed.status != "False"):
             events.append(canary.Event(Reason.GATEWAY_API_MISSING, route_problem, "Warning"))
-        if route_problem is not None or routed is not None:
+        if mdep.spec.rollout.traffic_routing.gateway is not None:
             new.conditions = set_condition(
                 new.conditions,
                 ConditionType.ROUTED,
                 "False" if route_problem else "True",
-                Reason.GATEWAY_API_MISSING if route_problem else "RouteWritten",
+                Reason.GATEWAY_API_MISSING if route_problem else Reason.ROUTE_WRITTEN,
                 route_problem or "HTTPRoute weights follow the canary weight",
                 now=now,
                 generation=generation,
             )
+        elif routed is not None:  # routing by replica ratio again: no route to report on
+            new.conditions = [c for c in new.conditions if c.type != ConditionType.ROUTED]
         new.observed_generation = generation
         if decision.clear_annotations:
             self.kube.patch(url, {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}})
@@ -411,8 +413,8 @@ class Reconciler:
         if current is None:
             self.kube.create(manifest)
             return
-        spec = current.get("spec") or {}
-        if any(spec.get(k) != v for k, v in manifest["spec"].items()):
+        # defaults the API server added are not differences: patch only what the manifest changes
+        if not objects.covers(current.get("spec") or {}, manifest["spec"]):
             self.kube.patch(url, {"spec": manifest["spec"]})
 
     def _conditions(
