@@ -126,3 +126,22 @@ def test_configmap_dataset_is_read_where_the_operator_mounts_it(
     report = _preflight(write_spec, "configmap://data/train.jsonl")
     assert report.passed, report.errors
     assert report.dataset_sha256 == hashlib.sha256(BODY).hexdigest()
+
+
+def test_the_lineage_of_a_presigned_dataset_keeps_no_signature(write_spec: Any) -> None:
+    from kubetune.trainer import card
+
+    job = job_spec.load(
+        write_spec(spec={"dataset": {"uri": "https://b.example/k/t.jsonl?X-Amz-Signature=abc"}})
+    )
+    lineage = card.lineage(
+        job="t",
+        namespace=None,
+        spec=job.spec,
+        base_revision=None,
+        dataset_sha256="0" * 64,
+        dataset_format="instruction",
+        train_rows=1,
+        validation_rows=0,
+    )
+    assert lineage["dataset"]["uri"] == "https://b.example/k/t.jsonl"

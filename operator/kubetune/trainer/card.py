@@ -26,6 +26,12 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _shown(uri: str) -> str:
+    from kubetune.clients import download
+
+    return download.redact(uri) if uri.startswith(("https://", "http://")) else uri
+
+
 def lineage(
     *,
     job: str,
@@ -43,8 +49,9 @@ def lineage(
         "job": {"name": job, **({"namespace": namespace} if namespace else {})},
         "baseModel": {"uri": spec.base_model.uri, "revision": base_revision},
         "dataset": {
-            "uri": spec.dataset.uri,
-            "validationUri": spec.dataset.validation_uri,
+            # a presigned URL's query is a credential; the sha256 pins the data anyway
+            "uri": _shown(spec.dataset.uri),
+            "validationUri": _shown(spec.dataset.validation_uri) if spec.dataset.validation_uri else None,
             "sha256": dataset_sha256,
             "format": dataset_format,
             "trainRows": train_rows,

@@ -43,7 +43,8 @@ def load_kwargs(spec: FineTuneJobSpec, env: Environment) -> dict[str, Any]:
             bnb_4bit_use_double_quant=q.double_quant,
             bnb_4bit_compute_dtype=getattr(torch, q.compute_dtype),
         ),
-        "device_map": {"": 0},
+        # this process's GPU: under torchrun, distributed.init has selected cuda:LOCAL_RANK
+        "device_map": {"": torch.cuda.current_device()},
     }
 
 
