@@ -343,3 +343,38 @@ def test_status_lists_only_the_checkpoints_the_trainer_keeps_on_disk() -> None:
     # the same number the builders pass to the trainer as --keep-checkpoints
     args = builders.training_job(job(), SETTINGS)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--keep-checkpoints") + 1] == str(SETTINGS.keep_checkpoints) == "3"
+
+
+def test_a_multi_node_failure_names_the_pod_that_failed() -> None:
+    def ranked(name: str, exit_code: int | None, message: str = "", finished: str = "") -> dict[str, Any]:
+        p = pod(exit_code, message, running=exit_code is None)
+        p["metadata"]["name"] = name
+        if exit_code is not None:
+            p["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"] = finished
+        return p
+
+    wide = job({"phase": "Training"}, resources={"numNodes": 2})
+    data_error = "spec.dataset.uri pvc://data/train.jsonl: no such file (/mnt/pvc/data/train.jsonl)"
+    seen = decide.Observed(
+        **passed_preflight(),
+        training_job=k8s_job(),
+        training_pods=[
+            ranked("bot-train-0-a", None),
+            ranked("bot-train-1-b", 1, data_error, "2026-01-01T11:59:00Z"),
+        ],
+    )
+    d = decide.decide(wide, seen, SETTINGS, NOW)
+    assert cond_of(d, "Failed") == ("True", "TrainingFailed", f"pod bot-train-1-b exited 1: {data_error}")
+
+    crashed = decide.Observed(
+        **passed_preflight(),
+        training_job=k8s_job("Failed", "BackoffLimitExceeded"),
+        training_pods=[
+            ranked("bot-train-0-a", 3, "internal error: RuntimeError: gloo timeout", "2026-01-01T11:58:00Z"),
+            ranked("bot-train-1-b", 137, "", "2026-01-01T11:59:00Z"),
+            ranked("bot-train-1-c", 0, "", "2026-01-01T11:59:30Z"),
+        ],
+    )
+    d = decide.decide(wide, crashed, SETTINGS, NOW)
+    message = cond_of(d, "Failed")[2]
+    assert message.endswith(": pod bot-train-1-b exited 137"), message  # the latest failure, by time

@@ -276,6 +276,15 @@ def _progress_job(b: _Builder, seen: Observed, settings: Settings, actions: list
     return _training(b, seen, settings, actions)
 
 
+def _exit_text(b: _Builder, ex: observe.Exit, fallback: str = "") -> str:
+    """What a trainer exit said; naming the pod when a multi-node job has several."""
+    text = observe.first_line(ex.message) or fallback
+    if b.job.spec.resources.num_nodes <= 1:
+        return text
+    head = f"pod {ex.pod} exited {ex.exit_code}"
+    return f"{head}: {text}" if text else head
+
+
 def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Action]) -> str | None:
     spec = b.job.spec
     st = b.status
@@ -336,14 +345,15 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
             actions.append("stop_training")
             return None
         if ex.exit_code == observe.EXIT_USER_ERROR:
-            why = observe.first_line(ex.message) or "the trainer reported a problem with the data or spec"
+            why = _exit_text(b, ex, "the trainer reported a problem with the data or spec")
             b.cond(ConditionType.TRAINING, "False", Reason.TRAINING_FAILED, why)
             b.finish("Failed", ConditionType.FAILED, Reason.TRAINING_FAILED, why)
             actions.append("stop_training")
             return None
     if outcome == "failed":
-        last_exit = exits[-1] if exits else None
-        detail = observe.first_line(last_exit.message) if last_exit else ""
+        failed = [e for e in exits if e.exit_code != 0]
+        last_exit = max(failed, key=lambda e: e.finished_at or "") if failed else None
+        detail = _exit_text(b, last_exit) if last_exit else ""
         if reason == "DeadlineExceeded":
             why = f"spec.activeDeadlineSeconds ({spec.active_deadline_seconds}s) exceeded"
             b.cond(ConditionType.TRAINING, "False", Reason.DEADLINE_EXCEEDED, why)
