@@ -22,7 +22,7 @@ from kubetune.testing.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(420)
 GATEWAY = {
-    "parentRefs": [{"name": "inference-gateway"}],
+    "parentRefs": [{"name": "inference-gateway", "sectionName": "http", "port": 80}],
     "hostnames": ["bot.example.com"],
     "header": {"name": "x-canary", "value": "always"},
 }
@@ -79,7 +79,8 @@ def test_httproute_follows_the_rollout_from_stable_through_the_canary_to_promoti
     stable = wait_for(healthy, 150, "bot Healthy on the base model")
     route = wait_for(lambda: _route(kube, namespace), 30, "HTTPRoute bot")
     assert route["apiVersion"] == gateway_api
-    assert route["spec"]["parentRefs"][0]["name"] == "inference-gateway"
+    parent = route["spec"]["parentRefs"][0]
+    assert (parent["name"], parent["sectionName"], parent["port"]) == ("inference-gateway", "http", 80)
     assert route["spec"]["hostnames"] == ["bot.example.com"]
     assert _weights(route) == {"bot-stable": 100, "bot-canary": 0}
     routed = {c["type"]: c for c in status_of(kube, namespace, "bot")["conditions"]}["Routed"]

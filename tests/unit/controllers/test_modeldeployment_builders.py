@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from kubetune.api.v1alpha1 import ModelDeployment
 from kubetune.controllers.modeldeployment import builders
@@ -131,6 +132,14 @@ def test_http_route_splits_by_weight_with_ab_header() -> None:
     header_rule, weighted = route["spec"]["rules"]
     assert header_rule["backendRefs"] == [{"name": "bot-canary", "port": 80}]
     assert [b["weight"] for b in weighted["backendRefs"]] == [70, 30]
+
+
+def test_parent_refs_take_a_listener_port_and_section_and_reject_a_named_port() -> None:
+    ref = {"name": "gw", "namespace": "infra", "sectionName": "https", "port": 443}
+    mdep = make(rollout={"trafficRouting": {"gateway": {"parentRefs": [ref]}}})
+    assert builders.http_route(mdep, 0)["spec"]["parentRefs"] == [ref]  # port stays a number
+    with pytest.raises(ValidationError, match="port"):
+        make(rollout={"trafficRouting": {"gateway": {"parentRefs": [{"name": "gw", "port": "https"}]}}})
 
 
 def test_children_match_golden() -> None:

@@ -290,11 +290,32 @@ class HeaderMatch(KubeModel):
     value: str = Field(min_length=1, description="Exact header value.")
 
 
+class ParentRef(KubeModel):
+    """A Gateway (or listener of one) the HTTPRoute attaches to, as in Gateway API parentRefs."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Gateway.")
+    namespace: str | None = Field(
+        default=None, description="Namespace of the Gateway. Default: the ModelDeployment's namespace."
+    )
+    section_name: str | None = Field(
+        default=None, description="Listener of the Gateway to attach to, e.g. https. Default: all."
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Listener port to attach to, e.g. 443. Default: all."
+    )
+    group: str | None = Field(
+        default=None, description="API group of the parent. Default: gateway.networking.k8s.io."
+    )
+    kind: str | None = Field(default=None, description="Kind of the parent. Default: Gateway.")
+
+
 class GatewayRouting(KubeModel):
     """Split traffic with a Gateway API HTTPRoute the controller manages."""
 
-    parent_refs: list[dict[str, str]] = Field(
-        min_length=1, description="Gateways the HTTPRoute attaches to, e.g. [{name: inference-gateway}]."
+    parent_refs: list[ParentRef] = Field(
+        min_length=1,
+        max_length=32,
+        description="Gateways the HTTPRoute attaches to, e.g. [{name: inference-gateway, sectionName: https}].",
     )
     hostnames: list[str] = Field(default_factory=list, description="Hostnames the route serves.")
     header: HeaderMatch | None = Field(default=None, description="A/B header that always selects the canary.")

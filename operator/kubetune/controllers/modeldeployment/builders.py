@@ -330,7 +330,7 @@ def http_route(mdep: ModelDeployment, weight: int) -> Manifest:
             }
         )
     rules.append({"backendRefs": backends})
-    spec: Manifest = {"parentRefs": gw.parent_refs, "rules": rules}
+    spec: Manifest = {"parentRefs": [ref.to_wire() for ref in gw.parent_refs], "rules": rules}
     if gw.hostnames:
         spec["hostnames"] = gw.hostnames
     return {
