@@ -125,3 +125,27 @@ def test_unmet_gate_keeps_artifacts_exits_2_and_pushes_nothing(
     assert done.outcome == "GateNotMet" and done.gate is not None and not done.gate.passed
     assert "the gate needs at least 100.0" in (tmp_path / "term").read_text()
     assert done.artifacts is not None and Path(done.artifacts.adapter or "").is_dir()
+
+
+def test_nproc_trains_with_two_processes_shows_rank_0_progress_and_pushes_once(
+    write_spec: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBETUNE_REGISTRY_DIR", str(tmp_path / "registry"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    spec = write_spec(spec={"hyperparameters": {"epochs": 4, "batchSize": 3}, "output": {"tag": "v1"}})
+    out = tmp_path / "out"
+    assert kubetune_run(str(spec), "--output", str(out), "--progress", "json", "--nproc", "2") == 0
+    captured = capsys.readouterr()
+    progress = [line for line in captured.err.splitlines() if '"event": "progress"' in line]
+    done = result.read(out)
+    assert done.outcome == "Succeeded" and done.training is not None
+    assert len(progress) == done.training.steps  # one report per step, from rank 0 only
+    assert '"worldSize": 2' in captured.err
+    assert result.read(out / ".rank-1").outcome == "Succeeded"
+    assert "metric" in captured.out and "@sha256:" in captured.out  # the summary and one push
+    assert [p.name for p in (tmp_path / "registry").iterdir()] == ["t"]
+
+
+def test_nproc_below_one_is_refused(write_spec: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert kubetune_run(str(write_spec()), "--nproc", "0") == 1
+    assert "--nproc must be at least 1" in capsys.readouterr().err

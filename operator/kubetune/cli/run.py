@@ -4,21 +4,30 @@ Preflight -> train -> evaluate -> export, with progress on stderr (a bar on a te
 lines otherwise), then a table of base-versus-tuned metrics and where the artifacts are; when
 the gate passes, the adapter is pushed to ``spec.output.repository`` (default: the local OCI
 layout registry ``./.kubetune/registry``) unless ``--no-push``. Re-running the same command
-resumes from the last checkpoint. Exit codes as ``python -m kubetune.trainer``: 0, 1 (user or
-data error, one line), 2 (gate not met), 130 (interrupted after a checkpoint). This module
-parses arguments and prints; the work is in :mod:`kubetune.trainer.pipeline`.
+resumes from the last checkpoint. ``--nproc N`` trains with N data-parallel processes (one per
+GPU of a workstation, or CPU processes) through the trainer's torchrun launcher, as a
+multi-node job's pods do, and shows rank 0's progress. Exit codes as ``python -m
+kubetune.trainer``: 0, 1 (user or data error, one line), 2 (gate not met), 130 (interrupted
+after a checkpoint). This module parses arguments and prints; the work is in
+:mod:`kubetune.trainer.pipeline`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubetune import logs
+
+if TYPE_CHECKING:
+    from kubetune.trainer.result import RunResult
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +55,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="auto",
         help="progress on stderr (default: bar on a terminal)",
     )
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel training processes on this machine (torchrun): one per GPU; default 1",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,25 +76,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"kubetune: {exc}", file=sys.stderr)
         return 1
     out: Path = (args.output or Path(".kubetune") / "runs" / job.name).resolve()
+    if args.nproc < 1:
+        print(f"kubetune: --nproc must be at least 1 (got {args.nproc})", file=sys.stderr)
+        return 1
     if args.fresh and (out / "checkpoints").exists():
         shutil.rmtree(out / "checkpoints")
     sink = progress.default(args.progress, sys.stderr)
     stop = loop.StopFlag().install()
     try:
-        opts = pipeline.Options(
-            output_dir=out,
-            dry_run=args.dry_run,
-            stop=stop,
-            on_preflight=lambda found: print(report.render(found), flush=True),
-            push_to=None,  # local mode pushes below, after the summary (unless --no-push)
-        )
-        result = pipeline.run(job, opts, sink)
+        if args.nproc > 1:
+            result = _run_processes(args, job.name, out, sink)
+        else:
+            opts = pipeline.Options(
+                output_dir=out,
+                dry_run=args.dry_run,
+                stop=stop,
+                on_preflight=lambda found: print(report.render(found), flush=True),
+                push_to=None,  # local mode pushes below, after the summary (unless --no-push)
+            )
+            result = pipeline.run(job, opts, sink)
     except errors.UserError as exc:
         print(f"kubetune: {exc}", file=sys.stderr)
         return 1
     finally:
         stop.uninstall()
         sink.close()
+    if result is None:
+        return 1
     if result.outcome in ("PreflightFailed", "Failed"):
         print(f"kubetune: {result.message}", file=sys.stderr)
         return 1
@@ -118,6 +142,47 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"  {'registry':<11} {_short(ref)}")
     return 0
+
+
+def _run_processes(args: argparse.Namespace, name: str, out: Path, sink: Any) -> RunResult | None:
+    """Train through the torchrun launcher with ``args.nproc`` processes; rank 0's result (None,
+    after saying why, when there is none). Rank 0's JSON progress is shown through ``sink``; a
+    Ctrl-C reaches the processes too (same process group) and they checkpoint first."""
+    from kubetune.trainer import progress, result
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "kubetune.trainer.distributed",
+        "--standalone",
+        f"--nproc-per-node={args.nproc}",
+        "-m",
+        "kubetune.trainer",
+        "train",
+        "--spec",
+        str(args.file.resolve()),
+        "--name",
+        name,
+        "--output",
+        str(out),
+        *(["--dry-run"] if args.dry_run else []),
+    ]
+    env = {**os.environ, "KUBETUNE_REGISTRY": ""}  # this command pushes, after the summary
+    (out / "result.json").unlink(missing_ok=True)  # never report an earlier run's result
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                event = progress.from_json(json.loads(line))
+            except ValueError:
+                event = None
+            if event is not None:
+                sink.emit(event)
+    try:
+        return result.read(out)
+    except (OSError, ValueError):
+        print(f"kubetune: the training processes exited {proc.returncode} without a result", file=sys.stderr)
+        return None
 
 
 def _short(path: str) -> str:

@@ -52,6 +52,22 @@ class PhaseEvent:
 Event = ProgressEvent | PhaseEvent
 
 
+def from_json(data: dict[str, Any]) -> Event | None:
+    """The event a :class:`JsonLinesSink` line came from (another process's progress); None for
+    anything else."""
+    kind = data.get("event")
+    if kind == "progress":
+        fields = {f.name for f in dataclasses.fields(ProgressEvent)}
+        try:
+            return ProgressEvent(**{k: v for k, v in data.items() if k in fields})
+        except TypeError:
+            return None
+    if kind == "phase" and isinstance(data.get("phase"), str):
+        detail = {k: v for k, v in data.items() if k not in ("event", "phase", "message")}
+        return PhaseEvent(data["phase"], str(data.get("message", "")), detail)
+    return None
+
+
 class Sink(Protocol):
     """Receives every event of a run."""
 
