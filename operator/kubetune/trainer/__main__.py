@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         job = job_spec.load(args.spec, name=args.name)
         if args.command == "preflight":
-            opts = pipeline.Options(output_dir=args.output, hardware=args.hardware, on_preflight=show)
+            opts = pipeline.Options(
+                output_dir=args.output, hardware=args.hardware, on_preflight=show, world=world
+            )
             result, _ = pipeline.run_preflight(job, opts, sink)
             pipeline.finish(result, args.output, sink)
         else:
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 keep_checkpoints=args.keep_checkpoints,
                 stop=stop,
                 on_preflight=show,
+                world=world,  # read from the environment above, once
             )
             result = pipeline.run(job, opts, sink)
             stop.uninstall()

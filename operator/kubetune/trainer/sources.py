@@ -146,30 +146,53 @@ def _hf_dataset(uri: str, field: str) -> Path:
     if len(parts) < 2:
         raise UserError(f"{field} {uri}: expected hf://datasets/org/name[@revision][/file]")
     repo = "/".join(parts[:2])
+    path = _hf_snapshot(
+        repo,
+        f"{field} {uri}",
+        revision=rev or None,
+        dataset=True,
+        token=os.environ.get(DATASET_TOKEN_ENV) or None,  # else HF_TOKEN, as the hub client does
+    )
+    return _single_data_file(path, uri, field, file)
+
+
+def _hf_snapshot(
+    repo: str,
+    where: str,
+    *,
+    revision: str | None,
+    dataset: bool = False,
+    token: str | None = None,
+    instead: str = "",
+) -> Path:
+    """A Hub repository's files from the local cache, downloaded when the hub is allowed.
+    ``where`` (field and URI) starts the one-line errors; ``instead`` is the alternative they
+    offer, e.g. a local directory."""
+    kind = "dataset" if dataset else "model"
     try:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
     except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
-        raise UserError("hf:// datasets need the trainer extra: pip install 'kubetune[trainer]'") from None
+        raise UserError(f"hf:// {kind}s need the trainer extra: pip install 'kubetune[trainer]'") from None
     try:
-        path = snapshot_download(
-            repo,
-            repo_type="dataset",
-            revision=rev or None,
-            local_files_only=_offline(),
-            token=os.environ.get(DATASET_TOKEN_ENV) or None,  # else HF_TOKEN, as the hub client does
+        return Path(
+            snapshot_download(
+                repo, repo_type=kind, revision=revision, local_files_only=_offline(), token=token
+            )
         )
     except LocalEntryNotFoundError:
+        flag = " --repo-type dataset" if dataset else ""
         raise UserError(
-            f"{field} {uri}: not in the local Hugging Face cache and the hub is unavailable "
-            f"(HF_HUB_OFFLINE=1); download it first (huggingface-cli download --repo-type dataset {repo})"
+            f"{where}: not in the local Hugging Face cache and the hub is unavailable "
+            f"(HF_HUB_OFFLINE=1); download it first (huggingface-cli download{flag} {repo})"
+            + (f" or {instead}" if instead else "")
         ) from None
     except Exception as exc:  # the hub client raises many types: network, auth, not found
+        first = str(exc).splitlines()[0] if str(exc) else ""
         raise UserError(
-            f"{field} {uri}: cannot fetch from the Hugging Face Hub ({type(exc).__name__}); check the "
-            "name, the revision and the token"
+            f"{where}: cannot fetch from the Hugging Face Hub ({type(exc).__name__}: {first}); check the "
+            "name, the revision and the token" + (f", or {instead}" if instead else "")
         ) from None
-    return _single_data_file(Path(path), uri, field, file)
 
 
 def _offline() -> bool:
@@ -214,26 +237,12 @@ def _hf_model(source: ModelSource) -> ResolvedModel:
     body = source.uri[len("hf://") :]
     repo, _, rev = body.partition("@")
     revision = source.revision or rev or None
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
-        raise UserError("hf:// models need the trainer extra: pip install 'kubetune[trainer]'") from None
-    try:
-        path = snapshot_download(repo, revision=revision, local_files_only=_offline())
-    except LocalEntryNotFoundError:
-        raise UserError(
-            f"spec.baseModel.uri {source.uri}: not in the local Hugging Face cache and the hub is "
-            "unavailable (HF_HUB_OFFLINE=1); download it first (huggingface-cli download "
-            f"{repo}) or point baseModel.uri at a local directory"
-        ) from None
-    except Exception as exc:  # the hub client raises many types: network, auth, not found
-        raise UserError(
-            f"spec.baseModel.uri {source.uri}: cannot fetch from the Hugging Face Hub "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check the "
-            "name, the revision and the token, or use a local directory"
-        ) from None
-    resolved = Path(path)
+    resolved = _hf_snapshot(
+        repo,
+        f"spec.baseModel.uri {source.uri}",
+        revision=revision,
+        instead="point baseModel.uri at a local directory",
+    )
     return ResolvedModel(path=resolved, uri=source.uri, revision=revision or resolved.name)
 
 
