@@ -40,7 +40,7 @@ class Settings:
     # complete checkpoints the trainer keeps on disk (--keep-checkpoints); status lists as many
     keep_checkpoints: int = 3
     # a ReadWriteMany claim in each job's namespace shared by every training pod as a download
-    # cache (Hugging Face models, oci:// and https:// sources), so jobs do not fetch again
+    # cache (Hugging Face and oci:// models and datasets), so jobs do not fetch them again
     cache_claim: str | None = None
     # ModelDeployments: the image of init containers and the verifier sidecar, and the
     # Prometheus that canary analysis asks when a spec names none.
