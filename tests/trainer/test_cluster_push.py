@@ -68,15 +68,42 @@ def test_default_tag_is_job_name_and_generation(write_spec: Any, tmp_path: Path)
     assert pushed is not None and pushed.tag == "t-1"
 
 
-def test_push_failure_is_exit_1_with_one_line_and_no_traceback(write_spec: Any, tmp_path: Path) -> None:
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("kubetune-trainer:")]
+    assert len(lines) == 1, done.stderr[-3000:]
+    return lines[0]
+
+
+def test_an_unreachable_registry_fails_before_training_with_one_line(write_spec: Any, tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {"KUBETUNE_REGISTRY": "oci://127.0.0.1:9/team/bot", "KUBETUNE_REGISTRY_INSECURE": "1"}
     term = tmp_path / "term"
     done = _train(write_spec(spec=SMALL), out, env, "--progress", "none", "--termination-log", str(term))
     assert done.returncode == 1, done.stderr[-3000:]
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("kubetune-trainer:")]
-    assert len(lines) == 1 and "push to oci://127.0.0.1:9/team/bot failed" in lines[0], done.stderr[-3000:]
+    line = _one_line(done)
+    assert "cannot reach oci://127.0.0.1:9/team/bot to push the result" in line, line
+    res = result.read(out)
+    assert res.outcome == "PreflightFailed" and res.exit_code == 1 and res.pushed is None
+    assert res.artifacts is None  # nothing was trained
+    assert "\n" not in term.read_text().strip()
+
+
+def test_a_refused_push_after_training_is_exit_1_with_one_line(write_spec: Any, tmp_path: Path) -> None:
+    from kubetune.registry import devserver
+
+    if devserver.find_binary() is None:
+        pytest.skip("needs the docker-registry binary (apt-get install docker-registry)")
+    out = tmp_path / "out"
+    # a real registry in maintenance mode: it answers (so the preflight passes), refuses pushes
+    with devserver.DevRegistry(tmp_path / "reg", readonly=True) as server:
+        target = f"oci://{server.host}/team/bot"
+        env = {"KUBETUNE_REGISTRY": target, "KUBETUNE_REGISTRY_INSECURE": "1"}
+        term = tmp_path / "term"
+        done = _train(write_spec(spec=SMALL), out, env, "--progress", "none", "--termination-log", str(term))
+    assert done.returncode == 1, done.stderr[-3000:]
+    line = _one_line(done)
+    assert f"push to {target} failed" in line, line
     res = result.read(out)
     assert res.outcome == "Failed" and res.exit_code == 1 and res.pushed is None
     assert "\n" not in term.read_text().strip()

@@ -1,4 +1,4 @@
-"""``kubetune operator run``: the FineTuneJob operator (kopf) with kubetune's settings.
+"""``kubetune operator run``: the FineTuneJob and ModelDeployment operator (kopf) with kubetune's settings.
 
 Watches every namespace unless ``--namespace`` is given (repeatable); serves ``/healthz``,
 ``/readyz`` and ``/metrics`` on ``--metrics-port``; logs JSON lines; with ``--leader-elect``
@@ -10,15 +10,18 @@ Images, registry and prices come from ``KUBETUNE_*`` environment variables (see
 from __future__ import annotations
 
 import argparse
+import sys
 
 from kubetune.controllers import operator as runtime
-from kubetune.controllers.settings import Settings
+from kubetune.controllers.settings import Settings, SettingsError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("operator", help="run the kubetune operator", description=__doc__)
     commands = parser.add_subparsers(dest="operator_command", metavar="COMMAND", required=True)
-    run_parser = commands.add_parser("run", help="reconcile FineTuneJobs until stopped", description=__doc__)
+    run_parser = commands.add_parser(
+        "run", help="reconcile FineTuneJobs and ModelDeployments until stopped", description=__doc__
+    )
     run_parser.add_argument(
         "-n", "--namespace", action="append", default=[], help="namespace to watch (repeatable; default: all)"
     )
@@ -39,8 +42,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        # refuse to start rather than accept jobs whose adapters would be lost
+        print(f"kubetune operator: {exc}", file=sys.stderr)
+        return 2
     return runtime.run(
-        Settings.from_env(),
+        settings,
         namespaces=args.namespace,
         metrics_address=(args.metrics_host, args.metrics_port),
         leader_election=args.leader_elect,

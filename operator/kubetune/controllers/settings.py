@@ -7,6 +7,7 @@ reconcile and the pure builders, so builders never read the environment themselv
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/kubetune/trainer:0.1.0"
@@ -24,12 +25,40 @@ DEFAULT_GPU_PRICES: dict[str, float] = {
 }
 
 
+# oci://host[:port]/path: what a training pod can push to and every other pod can pull from
+_REMOTE_PREFIX = re.compile(r"^oci://[a-zA-Z0-9.\-]+(:[0-9]+)?(/[a-z0-9._\-]+)+$")
+
+
+class SettingsError(ValueError):
+    """A setting the operator cannot run with; ``str()`` is one line naming it and the fix."""
+
+
+def check_registry_prefix(value: str) -> str:
+    """``value`` without a trailing slash if it is a remote ``oci://host/path`` prefix.
+
+    A bare ``registry.example.com/ml`` would reach the training pod as a local OCI layout path:
+    the adapter would be pushed into the pod's own volume and vanish with it.
+    """
+    prefix = value.strip().rstrip("/")
+    if not _REMOTE_PREFIX.match(prefix):
+        hint = (
+            f"oci://{prefix}" if prefix and "://" not in prefix else "oci://registry.example.com/ml/adapters"
+        )
+        raise SettingsError(
+            f"KUBETUNE_REGISTRY (chart value registry.default) is {value!r}, not a remote OCI "
+            f"repository prefix; write it as oci://HOST[:PORT]/PATH in lowercase, e.g. {hint}"
+        )
+    return prefix
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every reconcile needs to know that is not in the object itself."""
 
     trainer_image: str = DEFAULT_TRAINER_IMAGE
     image_pull_policy: str = "IfNotPresent"
+    # oci://host/prefix; a job without spec.output.repository pushes to
+    # <prefix>/<namespace>/<job name> (see registry_target)
     default_registry: str | None = None
     insecure_registry: bool = False
     gpu_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_PRICES))
@@ -49,16 +78,28 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Settings from ``KUBETUNE_*`` variables; :class:`SettingsError` for one it cannot use."""
         env = dict(os.environ) if env is None else env
+        registry = env.get("KUBETUNE_REGISTRY", "").strip()
         return cls(
             trainer_image=env.get("KUBETUNE_TRAINER_IMAGE", DEFAULT_TRAINER_IMAGE),
             image_pull_policy=env.get("KUBETUNE_IMAGE_PULL_POLICY", "IfNotPresent"),
-            default_registry=env.get("KUBETUNE_REGISTRY") or None,
+            default_registry=check_registry_prefix(registry) if registry else None,
             insecure_registry=env.get("KUBETUNE_REGISTRY_INSECURE", "") in ("1", "true"),
             kubetune_image=env.get("KUBETUNE_IMAGE", DEFAULT_KUBETUNE_IMAGE),
             prometheus_url=env.get("KUBETUNE_PROMETHEUS_URL") or None,
             cache_claim=env.get("KUBETUNE_CACHE_CLAIM") or None,
         )
+
+    def registry_target(self, repository: str | None, namespace: str | None, name: str) -> str | None:
+        """Where a job pushes: its own ``spec.output.repository``, else
+        ``<default prefix>/<namespace>/<job name>`` (namespaces never share a repository); None
+        when neither is set."""
+        if repository:
+            return repository
+        if not self.default_registry:
+            return None
+        return f"{self.default_registry}/{namespace or 'default'}/{name}"
 
     def gpu_price(self, product: str | None) -> float:
         """Price of one GPU-hour for ``product`` (the default when unknown)."""

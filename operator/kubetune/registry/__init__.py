@@ -15,7 +15,7 @@ pull, copy), ``catalog`` (look and delete), ``progress``. HTTP lives in :mod:`ku
 
 from kubetune.registry.artifact import ArtifactConfig
 from kubetune.registry.auth import Credentials
-from kubetune.registry.catalog import delete, list_repositories, list_tags, resolve, show
+from kubetune.registry.catalog import check, delete, list_repositories, list_tags, resolve, show
 from kubetune.registry.errors import RegistryError
 from kubetune.registry.reference import default_root, parse
 from kubetune.registry.store import Options
@@ -26,6 +26,7 @@ __all__ = [
     "Credentials",
     "Options",
     "RegistryError",
+    "check",
     "copy",
     "default_root",
     "delete",

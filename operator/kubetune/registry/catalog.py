@@ -62,6 +62,19 @@ def show(ref: str | Reference, *, options: store.Options | None = None) -> Detai
     return Details(str(target.with_digest(digest)), digest, media_type, json.loads(data), config)
 
 
+def check(ref: str | Reference, *, options: store.Options | None = None) -> None:
+    """Raise :class:`errors.RegistryError` unless the registry of ``ref`` answers and accepts
+    the credentials (``GET /v2/``); a local layout always passes. Checks reachability before
+    work whose result must be pushed; push rights on the repository are known only at the push."""
+    target = _parse(ref)
+    source = store.open_store(target, options)
+    try:
+        if isinstance(source, store.RemoteStore):
+            source.client.ping()
+    finally:
+        source.close()
+
+
 def list_tags(ref: str | Reference, *, options: store.Options | None = None) -> list[str]:
     target = _parse(ref)
     source = store.open_store(target, options)

@@ -46,13 +46,15 @@ class DevRegistry:
     """One registry process. ``storage`` is its root directory (blobs live under
     ``docker/registry/v2``); ``htpasswd`` enables basic auth; ``tls`` is (certificate, key);
     ``token`` is a mapping for distribution's ``auth.token`` section (realm, service, issuer,
-    rootcertbundle); ``ca_file`` is what signed the TLS certificate (default: the certificate)."""
+    rootcertbundle); ``ca_file`` is what signed the TLS certificate (default: the certificate);
+    ``readonly`` puts it in distribution's maintenance mode: reads work, every push is refused."""
 
     workdir: Path
     htpasswd: Path | None = None
     tls: tuple[Path, Path] | None = None
     token: dict[str, str] | None = None
     ca_file: Path | None = None
+    readonly: bool = False
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -78,6 +80,8 @@ class DevRegistry:
             "storage": {"filesystem": {"rootdirectory": str(self.storage)}, "delete": {"enabled": True}},
             "http": http,
         }
+        if self.readonly:
+            body["storage"]["maintenance"] = {"readonly": {"enabled": True}}
         if self.htpasswd:
             body["auth"] = {"htpasswd": {"realm": "kubetune-dev", "path": str(self.htpasswd)}}
         elif self.token:

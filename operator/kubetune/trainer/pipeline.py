@@ -89,6 +89,11 @@ def run_preflight(job: JobSpec, opts: Options, sink: Sink) -> tuple[RunResult, p
     sink.emit(PhaseEvent("preflight", f"checking {job.name}: dataset, template, method, budget"))
     outcome = preflight.run(job, hardware=opts.hardware, cuda=opts.cuda, world=opts.world)
     report = outcome.report
+    if opts.push_to and report.passed and not (opts.dry_run or job.spec.dry_run) and opts.world.main:
+        # a registry that cannot take the result fails the job now, not after the GPU-hours
+        problem = publish.check(job, opts.push_to)
+        if problem is not None:
+            report.errors.append(problem)
     report_io.save(report, opts.output_dir / "preflight.json")
     if opts.on_preflight is not None:
         opts.on_preflight(report)

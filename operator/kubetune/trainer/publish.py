@@ -21,8 +21,15 @@ ENV_INSECURE = "KUBETUNE_REGISTRY_INSECURE"
 
 
 def tag_for(job: JobSpec) -> str:
-    """``spec.output.tag``, else ``<job name>-<generation or 1>``."""
-    return job.spec.output.tag or f"{job.name}-{job.generation or 1}"
+    """``spec.output.tag``, else ``<job name>-<generation or 1>[-<first 8 of the job's uid>]``.
+
+    The uid (cluster mode) keeps a deleted and re-created job of the same name from moving the
+    earlier run's tag; the digest an Adapter pins stays pullable either way.
+    """
+    if job.spec.output.tag:
+        return job.spec.output.tag
+    suffix = f"-{job.generation or 1}" + (f"-{job.uid[:8]}" if job.uid else "")
+    return job.name[: 128 - len(suffix)].rstrip("._-") + suffix
 
 
 def artifact_config(job: JobSpec, result: RunResult) -> dict[str, Any]:
@@ -37,7 +44,13 @@ def artifact_config(job: JobSpec, result: RunResult) -> dict[str, Any]:
         "dataset": {"uri": lineage["dataset"]["uri"], "sha256": lineage["dataset"]["sha256"]},
         "seed": lineage["seed"],
         "metrics": [m.model_dump(mode="json", exclude_none=True) for m in result.metrics],
-        "sourceJob": {"name": job.name, **({"namespace": job.namespace} if job.namespace else {})},
+        # the uid tells a re-created job of the same name apart (and so gives it its own digest)
+        "sourceJob": {
+            "name": job.name,
+            **({"namespace": job.namespace} if job.namespace else {}),
+            **({"uid": job.uid} if job.uid else {}),
+            **({"generation": job.generation} if job.generation else {}),
+        },
     }
 
 
@@ -50,13 +63,34 @@ def push(job: JobSpec, result: RunResult, repository: str | None) -> Pushed:
     assert result.artifacts is not None and result.artifacts.primary is not None
     tag = tag_for(job)
     target: Any = f"{repository}:{tag}" if repository else reference.local(job.name, tag)
-    insecure = job.spec.output.insecure or _truthy(os.environ.get(ENV_INSECURE))
-    # insecure=None leaves KUBETUNE_REGISTRY_INSECURE host lists to the registry's own handling
-    options = registry.Options(insecure=True) if insecure else None
     ref = registry.push_directory(
-        result.artifacts.primary, target, artifact_config(job, result), options=options
+        result.artifacts.primary, target, artifact_config(job, result), options=_options(job)
     )
     return Pushed(ref=str(ref), tag=tag)
+
+
+def check(job: JobSpec, repository: str) -> str | None:
+    """Why ``repository``'s registry cannot take the push at the end of the run (unreachable,
+    TLS, credentials refused), as one line naming the field; None when it answers."""
+    from kubetune import registry
+
+    try:
+        registry.check(repository, options=_options(job))
+    except registry.RegistryError as exc:
+        field = "spec.output.repository" if job.spec.output.repository else "the operator's registry"
+        return (
+            f"{field}: cannot reach {repository} to push the result, so training would be wasted: "
+            f"{exc}; fix the address, the network path or spec.output.secretRef"
+        )
+    return None
+
+
+def _options(job: JobSpec) -> Any:
+    from kubetune import registry
+
+    insecure = job.spec.output.insecure or _truthy(os.environ.get(ENV_INSECURE))
+    # insecure=None leaves KUBETUNE_REGISTRY_INSECURE host lists to the registry's own handling
+    return registry.Options(insecure=True) if insecure else None
 
 
 def cluster_target(environ: Mapping[str, str] | None = None) -> str | None:

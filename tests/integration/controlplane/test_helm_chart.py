@@ -151,7 +151,7 @@ def test_values_reach_the_operator_environment(helm: str) -> None:
         helm,
         "kt",
         "ops",
-        "registry.default=registry.example.com/ml",
+        "registry.default=oci://registry.example.com/ml",
         "registry.insecure=true",
         "prometheus.url=http://prometheus.monitoring:9090",
         "cache.claimName=model-cache",
@@ -162,7 +162,7 @@ def test_values_reach_the_operator_environment(helm: str) -> None:
     )
     (dep,) = by_kind(docs, "Deployment")
     env = env_of(dep)
-    assert env["KUBETUNE_REGISTRY"] == "registry.example.com/ml"
+    assert env["KUBETUNE_REGISTRY"] == "oci://registry.example.com/ml"
     assert env["KUBETUNE_REGISTRY_INSECURE"] == "true"
     assert env["KUBETUNE_PROMETHEUS_URL"] == "http://prometheus.monitoring:9090"
     assert env["KUBETUNE_CACHE_CLAIM"] == "model-cache"

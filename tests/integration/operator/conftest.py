@@ -9,6 +9,7 @@ FineTuneJobs use the cluster-shaped ``pvc://data/...`` URIs and the trainer runs
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -71,15 +72,17 @@ def data_pvc(kube: Kube, namespace: str, tiny_assets: Path) -> Path:
 
 @pytest.fixture
 def adapter_registry(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
-    """Where a FineTuneJob's ``output.repository`` points: ``oci://GATEWAY:PORT`` of a real
-    plain-HTTP ``docker-registry``, or, without the binary, a local OCI layout directory (an
-    absolute host path) to append a repository to. The registry listens on 127.0.0.1; pods live
-    in their own network namespaces, so a forwarder on the pod network's gateway (on the host's
-    ``lo``, reachable from pods and from this process alike) carries their connections to it."""
+    """Where FineTuneJobs push: ``oci://GATEWAY:PORT`` of a real plain-HTTP ``docker-registry``
+    (on a cluster a job must push to a remote registry; a path would stay inside its pod). The
+    registry listens on 127.0.0.1; pods live in their own network namespaces, so a forwarder on
+    the pod network's gateway (on the host's ``lo``, reachable from pods and from this process
+    alike) carries their connections to it."""
     gateway = cluster.network.gateway if cluster.network is not None else None
     if devserver.find_binary() is None or gateway is None:
-        yield str(tmp_path / "layout-registry")
-        return
+        message = "needs the docker-registry binary (apt-get install docker-registry) and pod networking"
+        if os.environ.get("KUBETUNE_REQUIRE_REGISTRY") == "1":
+            pytest.fail(f"{message} (KUBETUNE_REQUIRE_REGISTRY=1 makes this an error)")
+        pytest.skip(message)
     with devserver.DevRegistry(tmp_path / "registry") as server:
         host, port = server.host.rsplit(":", 1)
         forwarder = TcpForwarder((gateway, 0), (host, int(port))).start()
@@ -90,10 +93,12 @@ def adapter_registry(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def operator_settings() -> Settings:
-    """The operator's settings; the e2e level overrides this to add its Prometheus."""
+def operator_settings(adapter_registry: str) -> Settings:
+    """The operator's settings, as the chart sets them: jobs without ``spec.output.repository``
+    push to ``<adapter_registry>/adapters/<namespace>/<job>``. The e2e level overrides this to
+    add its Prometheus."""
     # the test registry (adapter_registry) talks plain HTTP: serving pods pull with --insecure
-    return Settings(insecure_registry=True)
+    return Settings(insecure_registry=True, default_registry=f"{adapter_registry}/adapters")
 
 
 @pytest.fixture

@@ -110,12 +110,17 @@ def test_a_jobs_service_account_touches_only_its_own_finetunejob(
 
 
 def test_operator_restart_mid_training_creates_no_second_job(
-    cluster: Cluster, kube: Kube, kubetune_crds: CrdReport, namespace: str, data_pvc: Path
+    cluster: Cluster,
+    kube: Kube,
+    kubetune_crds: CrdReport,
+    namespace: str,
+    data_pvc: Path,
+    operator_settings: Settings,
 ) -> None:
     client = kubeclient.Kube.from_environment(str(cluster.kubeconfig))
     args = ["run", "--standalone", "--namespace", namespace]
     body = lora_job("restart", hyperparameters={"epochs": 6, "batchSize": 4, "maxSeqLength": 256})
-    first = kubetune_operator.build(Settings(), client, resync_seconds=1.0)
+    first = kubetune_operator.build(operator_settings, client, resync_seconds=1.0)
     with KopfRunner(args, registry=first.registry, settings=first.kopf_settings, timeout=60) as runner:
         kube.create(FTJ.format(ns=namespace), body)
 
@@ -127,7 +132,7 @@ def test_operator_restart_mid_training_creates_no_second_job(
         wait_for(training, 120, "restart training")
     assert runner.exception is None, runner.exception
     job_uid = kube.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/restart-train")["metadata"]["uid"]
-    second = kubetune_operator.build(Settings(), client, resync_seconds=1.0)
+    second = kubetune_operator.build(operator_settings, client, resync_seconds=1.0)
     with KopfRunner(args, registry=second.registry, settings=second.kopf_settings, timeout=60) as runner:
         obj = wait_for(lambda: phase_is(kube, namespace, "restart", "Succeeded", "Failed"), 150, "finished")
     assert runner.exception is None, runner.exception

@@ -23,8 +23,10 @@ CACHE = "model-cache"
 
 
 @pytest.fixture
-def operator_settings() -> Settings:
-    return Settings(insecure_registry=True, cache_claim=CACHE)
+def operator_settings(adapter_registry: str) -> Settings:
+    return Settings(
+        insecure_registry=True, cache_claim=CACHE, default_registry=f"{adapter_registry}/adapters"
+    )
 
 
 def test_oci_base_model_and_configmap_dataset_train_and_pin_the_model_digest(

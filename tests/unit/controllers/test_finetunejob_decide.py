@@ -11,7 +11,7 @@ from kubetune.controllers.finetunejob import builders, decide, observe
 from kubetune.controllers.settings import Settings
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-SETTINGS = Settings()
+SETTINGS = Settings(default_registry="oci://registry.test/ml")
 SINCE = {"lastTransitionTime": "2026-01-01T11:00:00Z"}
 DIGEST = "oci://registry.test/ml/bot@sha256:" + "a" * 64
 
@@ -209,7 +209,11 @@ def test_retry_says_which_checkpoint_it_resumed_from_until_the_end() -> None:
     seen.training_log = observe.TrainerLog()  # the resume line scrolled out of the tail
     again = decide.decide(job(d.status.to_wire()), seen, SETTINGS, NOW)
     assert cond_of(again, "Training")[2] == "attempt 2 resumed from checkpoint at step 20"
-    result = {"gate": {"passed": True}, "training": {"steps": 40, "resumedFromStep": 20}}
+    result = {
+        "gate": {"passed": True},
+        "training": {"steps": 40, "resumedFromStep": 20},
+        "pushed": {"ref": DIGEST},
+    }
     seen = decide.Observed(
         **passed_preflight(),
         training_job=k8s_job("Complete"),
@@ -247,9 +251,82 @@ def test_success_registers_an_adapter_only_with_a_pushed_digest() -> None:
     assert d.status.phase == "Succeeded" and d.actions == ["create_adapter"] and d.adapter_ref == DIGEST
     assert d.status.adapter is not None and d.status.adapter.ref == DIGEST
     assert d.status.metrics[0].tuned == 1.0
-    seen.training_log = observe.TrainerLog(result={"gate": {"passed": True}})
-    plain = decide.decide(job({"phase": "Exporting"}), seen, SETTINGS, NOW)
-    assert plain.status.phase == "Succeeded" and plain.actions == [] and plain.status.adapter is None
+
+
+def test_a_completed_training_without_a_pushed_digest_fails_instead_of_succeeding() -> None:
+    seen = decide.Observed(
+        **passed_preflight(),
+        training_job=k8s_job("Complete"),
+        training_log=observe.TrainerLog(result={"gate": {"passed": True}}),
+    )
+    d = decide.decide(job({"phase": "Exporting"}), seen, SETTINGS, NOW)
+    assert d.status.phase == "Failed" and d.actions == [] and d.status.adapter is None
+    failed = cond_of(d, "Failed")
+    assert failed[:2] == ("True", "NotRegistered") and "no pushed digest" in failed[2]
+
+
+def test_a_new_job_with_nowhere_to_push_fails_before_any_child_is_created() -> None:
+    d = decide.decide(job(), decide.Observed(), Settings(), NOW)
+    assert d.actions == [] and d.status.phase == "Failed"
+    failed = cond_of(d, "Failed")
+    assert failed[:2] == ("True", "NoRegistry")
+    assert "spec.output.repository" in failed[2] and "registry.default" in failed[2]
+    local = decide.decide(job(output={"repository": "/srv/layout"}), decide.Observed(), Settings(), NOW)
+    assert local.actions == [] and cond_of(local, "Failed")[1] == "NoRegistry"
+    assert "oci://HOST/PATH" in cond_of(local, "Failed")[2]
+    # a dry run pushes nothing; a job naming its own registry needs no default
+    assert decide.decide(job(dryRun=True), decide.Observed(), Settings(), NOW).actions == ["create_children"]
+    own = job(output={"repository": "oci://registry.test/team/bot"})
+    assert decide.decide(own, decide.Observed(), Settings(), NOW).actions == ["create_children"]
+
+
+def test_the_default_registry_is_a_prefix_per_namespace_and_job() -> None:
+    settings = Settings(default_registry="oci://registry.test/ml/adapters")
+    assert settings.registry_target(None, "team-a", "bot") == "oci://registry.test/ml/adapters/team-a/bot"
+    assert settings.registry_target(None, "team-b", "bot") == "oci://registry.test/ml/adapters/team-b/bot"
+    assert settings.registry_target("oci://other/x", "team-a", "bot") == "oci://other/x"
+    assert Settings().registry_target(None, "team-a", "bot") is None
+
+
+def adapter_of(uid: str) -> dict[str, Any]:
+    return {"spec": {"ref": DIGEST, "sourceJob": {"name": "bot", "namespace": "ml", "uid": uid}}}
+
+
+def test_an_adapter_left_by_a_deleted_job_of_the_same_name_stops_the_job_before_training() -> None:
+    seen = decide.Observed(**passed_preflight(), adapter=adapter_of("old-uid"))
+    d = decide.decide(job({"phase": "Validating"}), seen, SETTINGS, NOW)
+    assert "create_training" not in d.actions and d.status.phase == "Failed"
+    failed = cond_of(d, "Failed")
+    assert failed[:2] == ("True", "AdapterNameTaken")
+    assert "old-uid" in failed[2] and "kubectl delete adapter bot -n ml" in failed[2]
+    mine = decide.Observed(**passed_preflight(), adapter=adapter_of("u1"))
+    assert "create_training" in decide.decide(job({"phase": "Validating"}), mine, SETTINGS, NOW).actions
+
+
+def test_an_adapter_name_taken_while_training_fails_the_job_and_names_the_pushed_digest() -> None:
+    pushed = "oci://registry.test/ml/bot@sha256:" + "b" * 64
+    log = observe.TrainerLog(result={"gate": {"passed": True}, "pushed": {"ref": pushed}})
+    seen = decide.Observed(
+        **passed_preflight(), training_job=k8s_job("Complete"), training_log=log, adapter=adapter_of("x")
+    )
+    d = decide.decide(job({"phase": "Exporting"}), seen, SETTINGS, NOW)
+    assert d.status.phase == "Failed" and "create_adapter" not in d.actions and d.status.adapter is None
+    failed = cond_of(d, "Failed")
+    assert failed[1] == "AdapterNameTaken" and pushed in failed[2] and DIGEST in failed[2]
+
+
+def test_a_registration_that_loses_the_race_for_the_name_is_reported_not_succeeded() -> None:
+    log = observe.TrainerLog(result={"gate": {"passed": True}, "pushed": {"ref": DIGEST}})
+    seen = decide.Observed(**passed_preflight(), training_job=k8s_job("Complete"), training_log=log)
+    d = decide.decide(job({"phase": "Exporting"}), seen, SETTINGS, NOW)
+    assert d.status.phase == "Succeeded"
+    taken = decide.foreign_adapter(job(), adapter_of("other"))
+    assert taken is not None
+    decide.refuse_registration(job({"phase": "Exporting"}), d, taken, NOW)
+    assert d.status.phase == "Failed" and d.status.adapter is None
+    assert cond_of(d, "Failed")[1] == "AdapterNameTaken"
+    assert all(c.type != "Succeeded" for c in d.status.conditions)
+    assert "PhaseFailed" in [e.reason for e in d.events]
 
 
 def test_deadline_exceeded_is_its_own_reason() -> None:

@@ -100,7 +100,7 @@ def ftj() -> Obj:
 def world() -> tuple[FakeKube, Reconciler]:
     kube = FakeKube()
     kube.objects[URL] = ftj()
-    return kube, Reconciler(kube, Settings())  # type: ignore[arg-type]
+    return kube, Reconciler(kube, Settings(default_registry="oci://registry.test/ml"))  # type: ignore[arg-type]
 
 
 def test_a_job_from_its_added_event_costs_no_reads_and_creates_every_child() -> None:

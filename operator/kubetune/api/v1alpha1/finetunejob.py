@@ -76,6 +76,9 @@ class Reason:
     GATE_NOT_MET = "GateNotMet"
     EXPORTING = "Exporting"
     ADAPTER_REGISTERED = "AdapterRegistered"
+    ADAPTER_NAME_TAKEN = "AdapterNameTaken"
+    NO_REGISTRY = "NoRegistry"
+    NOT_REGISTERED = "NotRegistered"
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"
     SUCCEEDED = "Succeeded"
@@ -455,19 +458,35 @@ class EvaluationSpec(KubeModel):
 class OutputSpec(KubeModel):
     """Where the result goes."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.repository) || self.repository.startsWith('oci://')",
+                "spec.output.repository must be a remote registry, oci://HOST/PATH: a local "
+                "directory (fine for kubetune run) would be inside the training pod and vanish with it",
+                field_path=".repository",
+            )
+        )
+    )
+
     repository: str | None = Field(
         default=None,
         pattern=r"^(oci://[a-zA-Z0-9.\-]+(:[0-9]+)?/[a-z0-9._/\-]+|/[^\s]*|\.{1,2}/[^\s]*)$",
         description=(
-            "OCI repository for the adapter, e.g. oci://registry.example.com/team/support-bot, "
-            "or a local OCI layout directory. Default: the operator's configured registry "
-            "(local mode: ./.kubetune/registry)."
+            "OCI repository for the adapter, e.g. oci://registry.example.com/team/support-bot. "
+            "On a cluster it must be oci://; kubetune run also takes a local OCI layout directory. "
+            "Default: <operator's registry prefix>/<namespace>/<job name> (local mode: "
+            "./.kubetune/registry)."
         ),
     )
     tag: str | None = Field(
         default=None,
         pattern=r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$",
-        description="Tag for the artifact. Default: <job name>-<generation>. The digest is always recorded.",
+        description=(
+            "Tag for the artifact. Default: <job name>-<generation>-<first 8 characters of the "
+            "job's uid>, so a re-created job never moves an earlier run's tag. A fixed tag moves "
+            "to each new run; the digest the Adapter pins is always recorded."
+        ),
     )
     merge: bool = Field(
         default=False, description="Also export the base model with the adapter merged in. Default: false."

@@ -170,7 +170,7 @@ def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
     for var, ref in secrets:
         if ref is not None:
             env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
-    registry = job.spec.output.repository or settings.default_registry
+    registry = settings.registry_target(job.spec.output.repository, job.metadata.namespace, _name(job))
     if registry:
         env.append({"name": "KUBETUNE_REGISTRY", "value": registry})
     if settings.insecure_registry:  # also for oci:// base models and datasets
@@ -410,6 +410,11 @@ def workers_service(job: FineTuneJob, settings: Settings) -> Manifest:
     }
 
 
+def adapter_name(job: FineTuneJob) -> str:
+    """The Adapter a successful job registers is named after the job."""
+    return _name(job)
+
+
 def adapter(job: FineTuneJob, ref: str, result: Manifest, trainer_image: str) -> Manifest:
     """The Adapter recording a registered result; not owned by the job, so it outlives it.
 
@@ -433,7 +438,7 @@ def adapter(job: FineTuneJob, ref: str, result: Manifest, trainer_image: str) ->
         "apiVersion": API_VERSION,
         "kind": "Adapter",
         "metadata": {
-            "name": _name(job),
+            "name": adapter_name(job),
             "namespace": job.metadata.namespace,
             "labels": {**labels(job, "adapter"), "kubetune.io/method": job.spec.method.type},
         },

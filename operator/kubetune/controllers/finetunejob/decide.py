@@ -50,6 +50,9 @@ WARNING_REASONS = frozenset(
         Reason.GATE_NOT_MET,
         Reason.BUDGET_EXCEEDED,
         Reason.RETRYING,
+        Reason.ADAPTER_NAME_TAKEN,
+        Reason.NO_REGISTRY,
+        Reason.NOT_REGISTERED,
         "Unschedulable",
     }
 )
@@ -68,6 +71,8 @@ class Observed:
     training_job: Obj | None = None
     training_pods: list[Obj] = dataclasses.field(default_factory=list)
     training_log: observe.TrainerLog | None = None
+    # the Adapter named after the job, read before training starts and when it ends
+    adapter: Obj | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,9 +240,74 @@ def decide(job: FineTuneJob, seen: Observed, settings: Settings, now: datetime) 
     return Decision(status=b.status, actions=actions, events=events, adapter_ref=adapter_ref)
 
 
+def _registry_problem(job: FineTuneJob, settings: Settings) -> str | None:
+    """Why a job could not end with a pullable Adapter, before anything runs; None if it can."""
+    if job.spec.dry_run:
+        return None
+    target = settings.registry_target(
+        job.spec.output.repository, job.metadata.namespace, job.metadata.name or ""
+    )
+    if target is None:
+        return (
+            "no registry to push the adapter to: set spec.output.repository to oci://HOST/PATH, "
+            "or ask the platform team to set the operator's registry (chart value registry.default)"
+        )
+    if not target.startswith("oci://"):
+        return (
+            f"spec.output.repository is {target!r}, a local path: in a cluster the adapter must go "
+            "to a remote registry (a path inside the pod disappears with it); write oci://HOST/PATH"
+        )
+    return None
+
+
+def foreign_adapter(job: FineTuneJob, adapter: Obj | None) -> str | None:
+    """Why the Adapter named after ``job`` belongs to another job (a deleted one of the same
+    name); None when there is none or it is this job's own (written by an earlier pass)."""
+    if adapter is None:
+        return None
+    spec = adapter.get("spec") or {}
+    source = spec.get("sourceJob") or {}
+    uid = source.get("uid")
+    if uid and uid == job.metadata.uid:
+        return None
+    name = job.metadata.name
+    ns = job.metadata.namespace or "default"
+    made_by = f"FineTuneJob {source.get('name', '?')} (uid {uid})" if uid else "another FineTuneJob"
+    return (
+        f"Adapter {name} already exists, registered by {made_by} with {spec.get('ref', '?')}; "
+        f"Adapters are immutable, so this job's result could not be registered under that name: "
+        f"give this FineTuneJob a new name, or delete the old Adapter if nothing serves it "
+        f"(kubectl delete adapter {name} -n {ns})"
+    )
+
+
+def refuse_registration(job: FineTuneJob, decision: Decision, taken: str, now: datetime) -> None:
+    """Turn a Succeeded decision into Failed/AdapterNameTaken when the create found the
+    Adapter's name taken after all (another job registered it within this pass)."""
+    b = _Builder(job, now)
+    old_conditions, old_phase = list(b.status.conditions), b.status.phase if job.status else ""
+    b.status = decision.status
+    ref = b.status.adapter.ref if b.status.adapter is not None else decision.adapter_ref
+    b.status.adapter = None
+    b.status.phase = "Failed"
+    b.status.conditions = [c for c in b.status.conditions if c.type != ConditionType.SUCCEEDED]
+    b.cond(
+        ConditionType.FAILED,
+        "True",
+        Reason.ADAPTER_NAME_TAKEN,
+        f"trained and pushed {ref}, but it is not registered: {taken}",
+    )
+    decision.events[:] = _events(old_conditions, b.status.conditions, old_phase, b.status.phase)
+
+
 def _progress_job(b: _Builder, seen: Observed, settings: Settings, actions: list[Action]) -> str | None:
     spec = b.job.spec
     n_pre = f"{b.job.metadata.name}-preflight"
+    if seen.preflight_job is None and b.status.preflight is None:
+        problem = _registry_problem(b.job, settings)
+        if problem is not None:
+            b.finish("Failed", ConditionType.FAILED, Reason.NO_REGISTRY, problem)
+            return None
     if seen.preflight_log is not None and seen.preflight_log.preflight is not None:
         b.status.preflight = seen.preflight_log.preflight
     outcome, reason, message = observe.job_outcome(seen.preflight_job)
@@ -296,6 +366,10 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
     _cost(b, pods, settings)
     exits = observe.exits(pods, "trainer")
     if outcome == "missing":
+        taken = foreign_adapter(b.job, seen.adapter)
+        if taken is not None:
+            b.finish("Failed", ConditionType.FAILED, Reason.ADAPTER_NAME_TAKEN, taken)
+            return None
         if spec.suspend:
             b.phase("Suspended")
             b.cond(ConditionType.SUSPENDED, "True", Reason.SUSPENDED, "suspended before training started")
@@ -377,17 +451,27 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
         if st.progress is not None and st.progress.total_steps:
             st.progress.eta_seconds = 0.0
         ref = _pushed_ref(result)
-        if ref is not None:
-            st.adapter = AdapterRef(name=b.job.metadata.name, ref=ref)
-            actions.append("create_adapter")
-            b.cond(ConditionType.SUCCEEDED, "True", Reason.ADAPTER_REGISTERED, f"adapter {ref}")
+        taken = foreign_adapter(b.job, seen.adapter) if ref is not None else None
+        if taken is not None:
+            # an Adapter of that name appeared while this job trained; the artifact stays pushed
+            why = f"trained and pushed {ref}, but it is not registered: {taken}"
+            b.finish("Failed", ConditionType.FAILED, Reason.ADAPTER_NAME_TAKEN, why)
+            return None
+        if ref is None:
+            # never Succeeded without a pullable Adapter (e.g. a custom image that did not push)
+            why = (
+                f"training Job {n_train} completed, but the trainer reported no pushed digest, so "
+                f"nothing was registered; read the trainer's log (kubectl logs job/{n_train})"
+            )
+            b.finish("Failed", ConditionType.FAILED, Reason.NOT_REGISTERED, why)
+            return None
+        st.adapter = AdapterRef(name=b.job.metadata.name, ref=ref)
+        actions.append("create_adapter")
         b.finish(
             "Succeeded",
             ConditionType.SUCCEEDED,
-            Reason.ADAPTER_REGISTERED if ref else Reason.SUCCEEDED,
-            f"registered Adapter {b.job.metadata.name} ({ref})"
-            if ref
-            else "training succeeded; no pushed artifact was reported, so no Adapter was registered",
+            Reason.ADAPTER_REGISTERED,
+            f"registered Adapter {b.job.metadata.name} ({ref})",
         )
         return ref
     # Active: scheduling, then the trainer's own phase.

@@ -174,6 +174,12 @@ class Reconciler:
                 if pod is not None:
                     text = self.kube.pod_log(ns, pod, "preflight", tail_lines=LOG_TAIL_LINES)
                     seen.preflight_log = observe.parse_log(text)
+        training, _, _ = observe.job_outcome(seen.training_job)
+        if (training == "missing" and outcome == "complete") or training == "complete":
+            # before training starts and when it ends: is the Adapter's name taken by another job?
+            seen.adapter = self.kube.get(
+                kubeclient.path(API_VERSION, "Adapter", ns, builders.adapter_name(job))
+            )
         if seen.training_job is not None:
             seen.training_pods = self._pods(ns, job, "trainer")
             # rank 0 (completion index 0 of a multi-node Job) reports progress and the result
@@ -224,14 +230,19 @@ class Reconciler:
                         "adapter not registered", extra=logs.fields(job=job.metadata.name, error=str(exc))
                     )
                     continue
-                self.kube.create(manifest)
-                # status is a subresource: the state is written separately, and level-based
-                # (an operator stopped between the two calls writes it on the next pass).
+                created = self.kube.create(manifest)
                 meta = manifest["metadata"]
                 url = kubeclient.path(
                     manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
                 )
-                stored = self.kube.get(url)
+                stored = created or self.kube.get(url)
+                taken = decide.foreign_adapter(job, stored)
+                if taken is not None:
+                    # created by another job between this pass's read and the create
+                    decide.refuse_registration(job, decision, taken, self.clock())
+                    continue
+                # status is a subresource: the state is written separately, and level-based
+                # (an operator stopped between the two calls writes it on the next pass).
                 if stored is not None and not (stored.get("status") or {}).get("state"):
                     self.kube.patch(url + "/status", {"status": {"state": "candidate"}})
 
