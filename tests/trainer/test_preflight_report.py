@@ -4,6 +4,7 @@ missing model, a gate with nothing held out, generation data on an encoder)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,11 @@ def test_missing_local_model_and_gate_without_validation(write_spec: Any) -> Non
     }
     errors = _preflight(write_spec(spec=spec)).errors
     assert any("gate needs held-out rows" in e for e in errors)
-    assert any("no model directory" in e and "make quickstart" in e for e in errors)
+    hint = next(e for e in errors if "no model directory" in e)
+    # every make target a hint names exists
+    targets = re.findall(r"`make ([a-z-]+)", hint)
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert targets == ["quickstart"] and all(re.search(rf"^{t}:", makefile, re.M) for t in targets), hint
 
 
 def test_generation_data_on_an_encoder_is_refused(write_spec: Any) -> None:

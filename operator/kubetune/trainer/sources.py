@@ -226,7 +226,12 @@ def resolve_model(source: ModelSource) -> ResolvedModel:
     if not path.is_dir():
         raise UserError(
             f"spec.baseModel.uri {uri}: no model directory at {path}"
-            + ("; create the demo model with `make quickstart-model`" if "tiny" in path.name else "")
+            + (
+                "; the quickstart's demo model is made by `make quickstart` (or "
+                "`python -m kubetune.trainer.tiny DIR --data TRAIN.jsonl`)"
+                if "tiny" in path.name
+                else ""
+            )
         )
     if not (path / "config.json").is_file():
         raise UserError(f"spec.baseModel.uri {uri}: {path} has no config.json; is it a Hugging Face model?")
