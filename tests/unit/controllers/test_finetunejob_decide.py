@@ -322,7 +322,7 @@ def test_a_registration_that_loses_the_race_for_the_name_is_reported_not_succeed
     assert d.status.phase == "Succeeded"
     taken = decide.foreign_adapter(job(), adapter_of("other"))
     assert taken is not None
-    decide.refuse_registration(job({"phase": "Exporting"}), d, taken, NOW)
+    decide.refuse_registration(job({"phase": "Exporting"}), d, "AdapterNameTaken", taken, NOW)
     assert d.status.phase == "Failed" and d.status.adapter is None
     assert cond_of(d, "Failed")[1] == "AdapterNameTaken"
     assert all(c.type != "Succeeded" for c in d.status.conditions)

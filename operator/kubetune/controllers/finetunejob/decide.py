@@ -281,9 +281,10 @@ def foreign_adapter(job: FineTuneJob, adapter: Obj | None) -> str | None:
     )
 
 
-def refuse_registration(job: FineTuneJob, decision: Decision, taken: str, now: datetime) -> None:
-    """Turn a Succeeded decision into Failed/AdapterNameTaken when the create found the
-    Adapter's name taken after all (another job registered it within this pass)."""
+def refuse_registration(job: FineTuneJob, decision: Decision, reason: str, why: str, now: datetime) -> None:
+    """Turn a Succeeded decision into Failed when registering the Adapter failed after all: its
+    name was taken within this pass (``AdapterNameTaken``) or the result cannot make one
+    (``NotRegistered``). The pushed digest stays in the message, so nothing is lost."""
     b = _Builder(job, now)
     old_conditions, old_phase = list(b.status.conditions), b.status.phase if job.status else ""
     b.status = decision.status
@@ -291,12 +292,7 @@ def refuse_registration(job: FineTuneJob, decision: Decision, taken: str, now: d
     b.status.adapter = None
     b.status.phase = "Failed"
     b.status.conditions = [c for c in b.status.conditions if c.type != ConditionType.SUCCEEDED]
-    b.cond(
-        ConditionType.FAILED,
-        "True",
-        Reason.ADAPTER_NAME_TAKEN,
-        f"trained and pushed {ref}, but it is not registered: {taken}",
-    )
+    b.cond(ConditionType.FAILED, "True", reason, f"trained and pushed {ref}, but it is not registered: {why}")
     decision.events[:] = _events(old_conditions, b.status.conditions, old_phase, b.status.phase)
 
 

@@ -226,9 +226,7 @@ class Reconciler:
                         job, decision.adapter_ref, result or {}, self.settings.trainer_image
                     )
                 except ValueError as exc:
-                    log.warning(
-                        "adapter not registered", extra=logs.fields(job=job.metadata.name, error=str(exc))
-                    )
+                    decide.refuse_registration(job, decision, Reason.NOT_REGISTERED, str(exc), self.clock())
                     continue
                 created = self.kube.create(manifest)
                 meta = manifest["metadata"]
@@ -239,7 +237,7 @@ class Reconciler:
                 taken = decide.foreign_adapter(job, stored)
                 if taken is not None:
                     # created by another job between this pass's read and the create
-                    decide.refuse_registration(job, decision, taken, self.clock())
+                    decide.refuse_registration(job, decision, Reason.ADAPTER_NAME_TAKEN, taken, self.clock())
                     continue
                 # status is a subresource: the state is written separately, and level-based
                 # (an operator stopped between the two calls writes it on the next pass).
