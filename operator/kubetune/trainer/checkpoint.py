@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from kubetune.api.v1alpha1.base import rfc3339
 from kubetune.api.v1alpha1.finetunejob import CheckpointRef
+from kubetune.trainer.errors import UserError
 
 MARKER = "COMPLETE"
 PREFIX = "step-"
@@ -143,8 +145,17 @@ def read(path: Path) -> dict[str, Any]:
     import torch
     from safetensors.torch import load_file
 
-    def pt(name: str, *, weights_only: bool = True) -> Any:
-        return torch.load(path / name, map_location="cpu", weights_only=weights_only)
+    def pt(name: str) -> Any:
+        # weights_only: tensors and plain data only. A checkpoint directory may sit on a shared
+        # claim; a pickle that imports code must never run inside the training pod.
+        try:
+            return torch.load(path / name, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise UserError(
+                f"checkpoint {path}: {name} holds more than tensors and plain data, so kubetune did "
+                f"not write it and will not load it ({str(exc).splitlines()[0][:160]}); delete "
+                f"{path} to resume from an earlier checkpoint"
+            ) from None
 
     return {
         "path": str(path),
@@ -152,7 +163,7 @@ def read(path: Path) -> dict[str, Any]:
         "optimizer": pt("optimizer.pt"),
         "scheduler": pt("scheduler.pt"),
         "scaler": pt("scaler.pt") if (path / "scaler.pt").is_file() else None,
-        "rng": pt("rng.pt", weights_only=False),
+        "rng": pt("rng.pt"),
         "state": json.loads((path / "state.json").read_text(encoding="utf-8")),
     }
 
