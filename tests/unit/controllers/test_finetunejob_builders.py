@@ -208,3 +208,13 @@ def test_a_cache_claim_holds_every_pods_downloads() -> None:
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["KUBETUNE_SOURCES_DIR"].startswith(builders.WORK_DIR)
     assert all(m["mountPath"] != builders.CACHE_DIR for m in pod["containers"][0]["volumeMounts"])
+
+
+def test_the_adapter_shows_a_presigned_dataset_url_without_its_signature() -> None:
+    url = "https://bucket.example.com/data/train.jsonl?X-Amz-Signature=secret123&X-Amz-Credential=AKIA"
+    job = make_job(dataset={"uri": url})
+    result = {"lineage": {"dataset": {"sha256": "a" * 64}}, "metrics": [], "gate": {"passed": True}}
+    adapter = builders.adapter(job, "oci://r.test/ml/bot@sha256:" + "b" * 64, result, "img")
+    assert adapter["spec"]["dataset"]["uri"] == "https://bucket.example.com/data/train.jsonl"
+    assert "secret123" not in yaml.safe_dump(adapter) and "AKIA" not in yaml.safe_dump(adapter)
+    assert adapter["spec"]["sourceJob"]["uid"] == "0000-1111"

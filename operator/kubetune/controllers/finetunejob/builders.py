@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from kubetune.clients import download
 from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
 from kubetune.controllers import ownership
 from kubetune.controllers.settings import Settings
@@ -410,6 +411,10 @@ def workers_service(job: FineTuneJob, settings: Settings) -> Manifest:
     }
 
 
+def _shown_uri(uri: str) -> str:
+    return download.redact(uri) if uri.startswith(("https://", "http://")) else uri
+
+
 def adapter_name(job: FineTuneJob) -> str:
     """The Adapter a successful job registers is named after the job."""
     return _name(job)
@@ -448,7 +453,8 @@ def adapter(job: FineTuneJob, ref: str, result: Manifest, trainer_image: str) ->
             "method": job.spec.method.type,
             "methodConfig": {k: v for k, v in method_block.items() if k != "type"},
             "hyperparameters": job.spec.hyperparameters.to_wire(),
-            "dataset": {"uri": job.spec.dataset.uri, "sha256": dataset["sha256"]},
+            # as the trainer's lineage shows it: a presigned URL's signature is a secret
+            "dataset": {"uri": _shown_uri(job.spec.dataset.uri), "sha256": dataset["sha256"]},
             "trainerImage": job.spec.image or trainer_image,
             "seed": job.spec.hyperparameters.seed,
             "scorecard": {
