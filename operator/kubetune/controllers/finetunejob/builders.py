@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from kubetune.clients import download
 from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
+from kubetune.clients import download
 from kubetune.controllers import ownership
 from kubetune.controllers.settings import Settings
 
