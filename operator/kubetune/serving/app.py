@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,7 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
 import kubetune
-from kubetune.serving import metrics, protocol, validation
+from kubetune.serving import bodylimit, metrics, protocol, validation
 from kubetune.serving.config import Limits, ServeConfig
 from kubetune.serving.engine import Engine
 from kubetune.serving.inference import Inference, Outcome, headers
@@ -130,13 +131,16 @@ def create_app(runtime: Runtime) -> FastAPI:
         if (
             cfg.api_key
             and request.url.path not in _OPEN_ROUTES
-            and request.headers.get("authorization") != f"Bearer {cfg.api_key}"
+            # constant time: how much of a guessed key matches must not show in the timing
+            and not hmac.compare_digest(
+                request.headers.get("authorization", "").encode(), f"Bearer {cfg.api_key}".encode()
+            )
         ):
             return Response(status_code=401)
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > cfg.payload_limit:
-            return Response("length limit exceeded", status_code=413, media_type="text/plain")
         return await call_next(request)
+
+    # outermost: bodies are counted as they arrive, before any route reads one
+    app.add_middleware(bodylimit.BodyLimit, limit=cfg.payload_limit)
 
     @app.post("/generate")
     async def generate(request: Request) -> Response:
