@@ -19,7 +19,7 @@ from kubetune.registry.catalog import check, delete, list_repositories, list_tag
 from kubetune.registry.errors import RegistryError
 from kubetune.registry.reference import default_root, parse
 from kubetune.registry.store import Options
-from kubetune.registry.transfer import copy, pull, push_directory
+from kubetune.registry.transfer import copy, pull, push_directory, verify_pulled
 
 __all__ = [
     "ArtifactConfig",
@@ -37,4 +37,5 @@ __all__ = [
     "push_directory",
     "resolve",
     "show",
+    "verify_pulled",
 ]

@@ -14,6 +14,7 @@ was. This module decides what to transfer; it talks to storage only through
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -109,15 +110,21 @@ def _push_file(
     return descriptor
 
 
+MANIFEST_FILE = ".oci-manifest.json"  # kept by pull(keep_manifest=True) for verify_pulled
+
+
 def pull(
     ref: str | Reference,
     dest_dir: str | os.PathLike[str],
     *,
     options: store.Options | None = None,
     reporter: progress.Reporter | None = None,
+    keep_manifest: bool = False,
 ) -> str:
     """Write the artifact's files into ``dest_dir`` (absent or empty), verifying every digest.
-    Returns the digest-pinned reference. On failure ``dest_dir`` is left as it was."""
+    Returns the digest-pinned reference. On failure ``dest_dir`` is left as it was.
+    ``keep_manifest`` also writes the manifest bytes as :data:`MANIFEST_FILE`, so that
+    :func:`verify_pulled` can check the directory later without the registry."""
     source_ref = _parse(ref)
     dest = Path(dest_dir)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -142,6 +149,9 @@ def pull(
             target.parent.mkdir(parents=True, exist_ok=True)
             with reporter.blob(relpath, layer.size) as advance, source.open_blob(layer) as chunks:
                 store.write_verified(chunks, target, layer, str(source_ref), advance)
+        if keep_manifest:
+            (staging / MANIFEST_FILE).write_bytes(data)
+            paths.append(MANIFEST_FILE)
         for relpath in paths:
             top = relpath.split("/", 1)[0]
             if not (dest / top).exists():
@@ -157,6 +167,49 @@ def pull(
     shutil.rmtree(staging, ignore_errors=True)
     log.info("pulled artifact", extra=logs.fields(reference=str(source_ref), digest=digest, files=len(paths)))
     return str(source_ref.with_tag(None).with_digest(digest))
+
+
+def verify_pulled(directory: str | os.PathLike[str], digest: str) -> None:
+    """Check a directory written by ``pull(keep_manifest=True)`` against ``digest``: the kept
+    manifest hashes to it, and the files are exactly its layers with their digests. Raises
+    :class:`errors.InvalidArtifact` saying what differs. For directories others can write (a
+    download cache shared by pods): a name that says ``sha256:...`` proves nothing by itself."""
+    root = Path(directory)
+    where = f"{root} (expected {digest})"
+    algorithm, _, expected = digest.partition(":")
+    if algorithm != "sha256":
+        raise errors.Unsupported(f"{where}: digest algorithm {algorithm!r}", "pin the artifact by sha256")
+    try:
+        data = (root / MANIFEST_FILE).read_bytes()
+    except OSError:
+        raise errors.InvalidArtifact(f"{where} has no {MANIFEST_FILE}", "pull it again") from None
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise errors.InvalidArtifact(f"{where}: its manifest does not hash to the digest", "pull it again")
+    manifest = artifact.parse_manifest(data, where)
+    wanted = {artifact.safe_relpath(layer.filepath, where): layer for layer in manifest.layers}
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()} - {
+        MANIFEST_FILE
+    }
+    if present != set(wanted):
+        extra, missing = sorted(present - set(wanted)), sorted(set(wanted) - present)
+        raise errors.InvalidArtifact(
+            f"{where}: files differ from the manifest (extra {extra[:3]}, missing {missing[:3]})",
+            "pull it again",
+        )
+    for relpath, layer in wanted.items():
+        path = root / relpath
+        if path.is_symlink() or _sha256(path) != layer.digest:
+            raise errors.InvalidArtifact(
+                f"{where}: {relpath} does not match its layer digest", "pull it again"
+            )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
 
 
 def copy(

@@ -21,8 +21,10 @@ failure is a :class:`UserError` naming the field and the URI.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -30,6 +32,8 @@ from pathlib import Path
 
 from kubetune.api.v1alpha1.common import ModelSource
 from kubetune.trainer.errors import UserError
+
+log = logging.getLogger(__name__)
 
 PVC_ROOT_ENV = "KUBETUNE_PVC_ROOT"
 CONFIGMAP_ROOT_ENV = "KUBETUNE_CONFIGMAP_ROOT"
@@ -84,13 +88,26 @@ def _oci(uri: str, field: str) -> tuple[Path, str]:
         parsed = registry.parse(ref)
         digest = parsed.digest or registry.resolve(ref)
         target = sources_dir() / "oci" / digest.replace(":", "-")
+        if target.is_dir():
+            # The cache may be shared with other jobs' pods (the operator's cache claim), and a
+            # job with a custom image can write anything there: a hit counts only if the kept
+            # manifest hashes to the digest and every file to its layer. Else it is set aside.
+            try:
+                registry.verify_pulled(target, digest)
+            except registry.RegistryError as exc:
+                log.warning("cached source failed verification; pulling again", extra={"error": str(exc)})
+                aside = Path(tempfile.mkdtemp(prefix=f".rejected-{target.name}.", dir=target.parent))
+                with contextlib.suppress(OSError):
+                    target.rename(aside / "entry")
         if not target.is_dir():
             # a cache shared by pods: each pulls into its own staging directory; the first rename
             # wins and the others drop theirs (same digest, same files)
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
             try:
-                pinned = registry.pull(ref if parsed.digest else f"{ref.split('@')[0]}@{digest}", staging)
+                pinned = registry.pull(
+                    ref if parsed.digest else f"{ref.split('@')[0]}@{digest}", staging, keep_manifest=True
+                )
                 if not pinned.endswith(digest):
                     raise UserError(f"{field} {uri}: the registry served {pinned}, expected {digest}")
                 try:
@@ -112,7 +129,11 @@ def _single_data_file(directory: Path, uri: str, field: str, name: str = "") -> 
         if not path.is_file():
             raise UserError(f"{field} {uri}: the artifact has no file {name}")
         return path
-    found = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES)
+    found = sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and p.suffix in DATA_SUFFIXES and not p.name.startswith(".")
+    )
     if len(found) != 1:
         listed = ", ".join(str(p.relative_to(directory)) for p in found[:5]) or "none"
         raise UserError(
