@@ -73,6 +73,9 @@ def object_schema(model: type[Resource]) -> dict[str, Any]:
         },
         "required": ["spec"],
     }
+    if model.info.validations:
+        # the only place where CEL may read metadata (name and generateName)
+        schema["x-kubernetes-validations"] = list(model.info.validations)
     problems = structural_problems(schema)
     if problems:
         raise ValueError(f"{model.info.kind} schema is not structural: " + "; ".join(problems))
