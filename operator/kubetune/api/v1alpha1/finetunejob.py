@@ -81,7 +81,8 @@ class Reason:
     RESUMED = "Resumed"
     SUCCEEDED = "Succeeded"
     DRY_RUN_COMPLETE = "DryRunComplete"
-    INVALID_SPEC = "InvalidSpec"
+    INVALID_SPEC = "InvalidSpec"  # also: the API server refused a child built from the spec (422)
+    FOREIGN_CHILD = "ForeignChild"  # a child's name is taken by an object this job does not own
 
 
 # --- spec blocks -----------------------------------------------------------------------------
