@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from kubetune.clients import kube as kubeclient
+from kubetune.controllers import serial
 from kubetune.controllers.finetunejob import builders, handlers
 from kubetune.controllers.finetunejob.reconcile import Reconciler
 from kubetune.controllers.settings import Settings
@@ -182,8 +183,8 @@ class Flaky:
 
 def test_a_failed_reconcile_is_retried_with_a_fresh_read_until_it_succeeds() -> None:
     flaky = Flaky(failures=2)
-    retry = handlers._Retry(flaky, first=0.01, most=0.02)  # type: ignore[arg-type]
-    retry.call(NS, "ft", ftj())
+    retry = serial.Retry(flaky.reconcile, kind="FineTuneJob", first=0.01, most=0.02)
+    retry.call(NS, "ft", new_object=ftj())
     assert flaky.done.wait(5)
     assert len(flaky.calls) == 3
     assert flaky.calls[0] is not None and flaky.calls[1:] == [None, None]
@@ -192,7 +193,7 @@ def test_a_failed_reconcile_is_retried_with_a_fresh_read_until_it_succeeds() -> 
 
 def test_a_deleted_job_is_not_retried() -> None:
     flaky = Flaky(failures=1)
-    retry = handlers._Retry(flaky, first=0.2)  # type: ignore[arg-type]
+    retry = serial.Retry(flaky.reconcile, kind="FineTuneJob", first=0.2)
     retry.call(NS, "ft")
     retry.cancel(NS, "ft")
     assert not flaky.done.wait(0.5)
