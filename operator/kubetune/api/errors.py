@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from kubetune.api.v1alpha1 import API_VERSION, GROUP, KINDS
+from kubetune.api.v1alpha1 import API_VERSION, GROUP, KINDS, names
 
 Loc = tuple[str | int, ...]
 
@@ -183,6 +183,21 @@ def problems_from(error: ValidationError, root: type[BaseModel], prefix: Loc = (
     return out
 
 
+def _name_problems(kind: str, meta: dict[str, Any]) -> list[Problem]:
+    """What the API server's CEL rules on metadata.name would refuse (:mod:`names`)."""
+    rule = names.RULES.get(kind)
+    if rule is None:
+        return []
+    name, prefix = meta.get("name"), meta.get("generateName")
+    if isinstance(name, str) and name:
+        why = names.problem(rule, name)
+        return [Problem(("metadata", "name"), why)] if why else []
+    if isinstance(prefix, str):
+        why = names.generate_name_problem(rule, prefix)
+        return [Problem(("metadata", "generateName"), why)] if why else []
+    return [Problem(("metadata", "name"), "must be a string")]
+
+
 def validate_manifest(obj: Any) -> tuple[str | None, list[Problem]]:
     """Validate one parsed manifest; return its kind (None if not a kubetune object) and problems.
 
@@ -205,6 +220,8 @@ def validate_manifest(obj: Any) -> tuple[str | None, list[Problem]]:
     meta = obj.get("metadata") or {}
     if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
         found.append(Problem(("metadata", "name"), "is required; every object needs a name"))
+    else:
+        found.extend(_name_problems(str(kind), meta))
     try:
         model.model_validate(obj)
     except ValidationError as exc:

@@ -1,5 +1,5 @@
 """Small helpers both controllers need around stored objects: kopf's bookkeeping, status
-patches, and whether a stored child already says what its manifest says."""
+patches, whether a stored child already says what its manifest says, and whose it is."""
 
 from __future__ import annotations
 
@@ -47,3 +47,22 @@ def covers(stored: Any, desired: Any) -> bool:
             and all(covers(s, d) for s, d in zip(stored, desired, strict=True))
         )
     return bool(stored == desired)
+
+
+def owned_by(obj: Obj, uid: str | None) -> bool:
+    """Whether ``obj`` has an owner reference to the object with ``uid``.
+
+    Names can be taken by anyone with create rights in the namespace; a uid cannot, so a child
+    found under the expected name is only ours when it points at our uid.
+    """
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(isinstance(r, dict) and r.get("uid") == uid for r in refs)
+
+
+def owner_named(obj: Obj, kind: str, name: str) -> dict[str, Any] | None:
+    """The owner reference of ``obj`` to a ``kind`` called ``name``, whatever its uid."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return next(
+        (r for r in refs if isinstance(r, dict) and r.get("kind") == kind and r.get("name") == name),
+        None,
+    )

@@ -1,15 +1,21 @@
-"""What both controllers' reconcilers share around one pass: a lock per object, so that two
-triggers of the same object never reconcile it at once (different objects run in parallel),
-and the timing and error counting of every pass. No Kubernetes calls and no decisions here.
+"""What both controllers share around one pass: a lock per object, so that two triggers of the
+same object never reconcile it at once (different objects run in parallel), the timing and
+error counting of every pass, and the retry with backoff of a pass that failed. No Kubernetes
+calls and no decisions here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from kubetune import logs
+
+log = logging.getLogger(__name__)
 
 
 class PerObject:
@@ -43,3 +49,62 @@ def measured(errors: Any, seconds: Any) -> Iterator[None]:
         raise
     finally:
         seconds.observe(time.perf_counter() - started)
+
+
+class Retry:
+    """Runs reconciles and retries a failed one with backoff until it succeeds.
+
+    kopf retries a failed create/update handler, but not a watching handler (which both
+    controllers use); a reconcile that failed (API server unreachable, throttled, a conflict)
+    must not leave its object waiting for an event that may never come. One pending retry per
+    object; a later successful reconcile cancels it. Retries read the object afresh (no
+    keyword arguments).
+    """
+
+    def __init__(
+        self, reconcile: Callable[..., object], *, kind: str, first: float = 1.0, most: float = 60.0
+    ) -> None:
+        self.reconcile = reconcile
+        self.kind = kind
+        self.first, self.most = first, most
+        self._timers: dict[tuple[str, str], threading.Timer] = {}
+        self._delays: dict[tuple[str, str], float] = {}
+        self._guard = threading.Lock()
+
+    def call(self, namespace: str, name: str, **kwargs: Any) -> None:
+        key = (namespace, name)
+        try:
+            self.reconcile(namespace, name, **kwargs)
+        except Exception as exc:
+            with self._guard:
+                delay = self._delays.get(key, self.first)
+                self._delays[key] = min(delay * 2, self.most)
+                if key not in self._timers:
+                    timer = threading.Timer(delay, self._fire, args=key)
+                    timer.daemon = True
+                    self._timers[key] = timer
+                    timer.start()
+            log.warning(
+                "reconcile failed; retrying",
+                extra=logs.fields(
+                    namespace=namespace, kind=self.kind, name=name, error=repr(exc), retry_seconds=delay
+                ),
+            )
+            return
+        with self._guard:
+            self._delays.pop(key, None)
+            pending = self._timers.pop(key, None)
+        if pending is not None:
+            pending.cancel()
+
+    def _fire(self, namespace: str, name: str) -> None:
+        with self._guard:
+            self._timers.pop((namespace, name), None)
+        self.call(namespace, name)
+
+    def cancel(self, namespace: str, name: str) -> None:
+        with self._guard:
+            self._delays.pop((namespace, name), None)
+            timer = self._timers.pop((namespace, name), None)
+        if timer is not None:
+            timer.cancel()

@@ -73,6 +73,11 @@ def object_schema(model: type[Resource]) -> dict[str, Any]:
         },
         "required": ["spec"],
     }
+    if model.info.validations:
+        # the only place where CEL may read metadata (name and generateName); declaring
+        # metadata.name lets a rule's fieldPath point at it
+        schema["properties"]["metadata"] = {"type": "object", "properties": {"name": {"type": "string"}}}
+        schema["x-kubernetes-validations"] = list(model.info.validations)
     problems = structural_problems(schema)
     if problems:
         raise ValueError(f"{model.info.kind} schema is not structural: " + "; ".join(problems))

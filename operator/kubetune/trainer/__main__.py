@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         sink = progress.MultiSink(sink, live)
     try:
         job = job_spec.load(args.spec, name=args.name)
+        job_spec.check_owner(job)
         if args.command == "preflight":
             opts = pipeline.Options(
                 output_dir=args.output, hardware=args.hardware, on_preflight=show, world=world

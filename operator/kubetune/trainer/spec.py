@@ -3,12 +3,15 @@
 The file may hold a whole FineTuneJob (what ``kubetune run`` reads) or only its ``spec`` (what
 the operator mounts into a training pod). Relative local paths in the spec are resolved from
 the file's directory, so a spec works from any working directory. Problems are reported with
-the same messages as ``kubetune validate``. Reads one file; no network, no torch.
+the same messages as ``kubetune validate``. In a pod, :func:`check_owner` refuses a spec written
+for another FineTuneJob than the one the pod was started for. Reads one file; no network, no torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,26 @@ def _from_spec(obj: dict[str, Any], file: Path, name: str | None) -> JobSpec:
         source=str(file),
         uid=meta.get("uid"),
         generation=meta.get("generation"),
+    )
+
+
+JOB_UID_ENV = "KUBETUNE_JOB_UID"  # set by the operator in every preflight and training pod
+
+
+def check_owner(job: JobSpec, env: Mapping[str, str] | None = None) -> None:
+    """Refuse a spec whose ``metadata.uid`` is not the FineTuneJob this pod runs for.
+
+    The operator mounts the ConfigMap ``<job>-spec``; if that name was taken by someone else's
+    ConfigMap, its spec must not be trained on (nor its result reported as this job's). Outside
+    a pod (no ``$KUBETUNE_JOB_UID``) there is nothing to check.
+    """
+    expected = (os.environ if env is None else env).get(JOB_UID_ENV)
+    if not expected or job.uid == expected:
+        return
+    raise UserError(
+        f"{job.source}: this spec belongs to FineTuneJob uid {job.uid or '(none)'}, not to uid "
+        f"{expected} that this pod runs for; the spec ConfigMap is not this job's: delete it and "
+        "re-create the FineTuneJob"
     )
 
 

@@ -9,11 +9,13 @@ before the pods that need them, retries of a failed reconcile).
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from typing import Any
 
 from kubetune.clients import kube as kubeclient
+from kubetune.controllers import serial
 from kubetune.controllers.finetunejob import builders, handlers
 from kubetune.controllers.finetunejob.reconcile import Reconciler
 from kubetune.controllers.settings import Settings
@@ -181,8 +183,8 @@ class Flaky:
 
 def test_a_failed_reconcile_is_retried_with_a_fresh_read_until_it_succeeds() -> None:
     flaky = Flaky(failures=2)
-    retry = handlers._Retry(flaky, first=0.01, most=0.02)  # type: ignore[arg-type]
-    retry.call(NS, "ft", ftj())
+    retry = serial.Retry(flaky.reconcile, kind="FineTuneJob", first=0.01, most=0.02)
+    retry.call(NS, "ft", new_object=ftj())
     assert flaky.done.wait(5)
     assert len(flaky.calls) == 3
     assert flaky.calls[0] is not None and flaky.calls[1:] == [None, None]
@@ -191,7 +193,7 @@ def test_a_failed_reconcile_is_retried_with_a_fresh_read_until_it_succeeds() -> 
 
 def test_a_deleted_job_is_not_retried() -> None:
     flaky = Flaky(failures=1)
-    retry = handlers._Retry(flaky, first=0.2)  # type: ignore[arg-type]
+    retry = serial.Retry(flaky.reconcile, kind="FineTuneJob", first=0.2)
     retry.call(NS, "ft")
     retry.cancel(NS, "ft")
     assert not flaky.done.wait(0.5)
@@ -219,3 +221,171 @@ def test_a_multi_node_jobs_result_is_read_from_the_pod_of_completion_index_0() -
     assert reconcile._newest(reconcile._rank_zero(retried)) == "w-0-again"
     single = [pod("s-a", "2026-01-01T00:00:01Z", None), pod("s-b", "2026-01-01T00:00:02Z", None)]
     assert reconcile._newest(reconcile._rank_zero(single)) == "s-b"
+
+
+# --- children that are not ours ------------------------------------------------------------
+
+CONFIGMAP = kubeclient.path("v1", "ConfigMap", NS, "ft-spec")
+PREFLIGHT = kubeclient.path("batch/v1", "Job", NS, "ft-preflight")
+TRAIN = kubeclient.path("batch/v1", "Job", NS, "ft-train")
+
+
+def _foreign_configmap(owner: Obj | None = None) -> Obj:
+    meta: Obj = {"name": "ft-spec", "namespace": NS, "resourceVersion": "1"}
+    if owner is not None:
+        meta["ownerReferences"] = [owner]
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"spec.yaml": "forged"}}
+
+
+def test_a_child_name_taken_by_someone_elses_object_ends_the_job_naming_it() -> None:
+    kube, rec = world()
+    kube.objects[CONFIGMAP] = _foreign_configmap()
+    decision = rec.reconcile(NS, "ft", new_object=ftj())
+    assert decision is not None and decision.status.phase == "Failed"
+    failed = next(c for c in decision.status.conditions if c.type == "Failed")
+    assert failed.reason == "ForeignChild"
+    assert failed.message.startswith("ConfigMap ml/ft-spec exists and is not owned by this FineTuneJob")
+    assert PREFLIGHT not in kube.objects  # no pod ever mounts the foreign spec
+    assert kube.objects[CONFIGMAP]["data"] == {"spec.yaml": "forged"}  # and it is left alone
+    assert kube.objects[URL]["status"]["phase"] == "Failed"
+    assert ("EVENT", "ForeignChild") in kube.calls
+
+
+def test_a_child_of_an_earlier_job_of_the_same_name_is_waited_for_not_blamed() -> None:
+    from kubetune.controllers.finetunejob import reconcile
+
+    kube, rec = world()
+    old = {"apiVersion": "kubetune.io/v1alpha1", "kind": "FineTuneJob", "name": "ft", "uid": "u-old"}
+    kube.objects[CONFIGMAP] = _foreign_configmap(old)
+    try:
+        rec.reconcile(NS, "ft", new_object=ftj())
+    except reconcile.ChildGoingAway as exc:
+        assert "earlier FineTuneJob" in str(exc)
+    else:
+        raise AssertionError("expected a retry while the garbage collector deletes the old child")
+    assert "status" not in kube.objects[URL]
+
+
+def test_our_own_existing_children_are_reused() -> None:
+    kube, rec = world()
+    rec.reconcile(NS, "ft", new_object=ftj())
+    del kube.objects[PREFLIGHT]  # e.g. deleted by hand: created again, the rest found as ours
+    rec.reconcile(NS, "ft")
+    assert PREFLIGHT in kube.objects
+    assert kube.objects[URL]["status"]["phase"] == "Validating"
+
+
+def test_a_foreign_job_under_the_preflight_name_is_never_read_as_our_preflight() -> None:
+    kube, rec = world()
+    kube.objects[PREFLIGHT] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "ft-preflight", "namespace": NS},
+        "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+    }
+    rec.reconcile(NS, "ft")
+    status = kube.objects[URL]["status"]
+    assert status["phase"] == "Failed"
+    assert [c["reason"] for c in status["conditions"] if c["type"] == "Failed"] == ["ForeignChild"]
+    assert not any(c["type"] == "PreflightPassed" and c["status"] == "True" for c in status["conditions"])
+
+
+class RefusingKube(FakeKube):
+    """An API server that refuses Jobs as a real one refuses an invalid secretKeyRef name."""
+
+    def create(self, obj: Obj) -> Obj | None:
+        if obj["kind"] == "Job":
+            self.calls.append(("POST", self._url(obj)))
+            raise kubeclient.ApiError(
+                422,
+                'Job.batch "ft-preflight" is invalid: spec.template.spec.containers[0].env[9].valueFrom'
+                '.secretKeyRef.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must ...',
+            )
+        return super().create(obj)
+
+
+def test_a_child_the_api_server_refuses_fails_the_job_with_its_message_instead_of_retrying() -> None:
+    kube = RefusingKube()
+    kube.objects[URL] = ftj()
+    rec = Reconciler(kube, Settings(default_registry="oci://registry.test/ml"))  # type: ignore[arg-type]
+    decision = rec.reconcile(NS, "ft", new_object=ftj())  # raised (and was retried forever) before
+    assert decision is not None and decision.status.phase == "Failed"
+    failed = next(c for c in decision.status.conditions if c.type == "Failed")
+    assert failed.reason == "InvalidSpec"
+    assert failed.message.startswith("the API server refused Job ml/ft-preflight: ")
+    assert "secretKeyRef.name: Invalid value" in failed.message
+    assert kube.objects[URL]["status"]["phase"] == "Failed"
+
+
+class PodsKube(FakeKube):
+    """Lists pods (by label only, as the API server does) and serves their logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pods: list[Obj] = []
+        self.logs_read: list[str] = []
+
+    def list(self, url: str, labelSelector: str = "") -> list[Obj]:
+        self.calls.append(("LIST", url))
+        if not url.endswith("/pods"):
+            return []
+        wanted = dict(kv.split("=", 1) for kv in labelSelector.split(",") if kv)
+        found = [p for p in self.pods if wanted.items() <= p["metadata"]["labels"].items()]
+        return copy.deepcopy(found)
+
+    def pod_log(self, namespace: str, pod: str, container: str, tail_lines: int | None = None) -> str:
+        self.logs_read.append(pod)
+        ref = "oci://evil.example/x@sha256:" + "e" * 64
+        return json.dumps({"event": "result", "result": {"pushed": {"ref": ref}}}) + "\n"
+
+
+def test_only_pods_owned_by_our_job_are_read_never_a_pod_that_only_carries_our_labels() -> None:
+    kube = PodsKube()
+    job = ftj()
+    job["spec"]["suspend"] = False
+    job["status"] = {"phase": "Training"}
+    kube.objects[URL] = job
+    kube.objects[PREFLIGHT] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "ft-preflight",
+            "namespace": NS,
+            "uid": "j-pre",
+            "ownerReferences": [{"uid": "u-ft"}],
+        },
+        "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+    }
+    kube.objects[TRAIN] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "ft-train",
+            "namespace": NS,
+            "uid": "j-train",
+            "ownerReferences": [{"uid": "u-ft"}],
+        },
+        "spec": {"suspend": False},
+        "status": {"active": 1},
+    }
+    labels = {builders.LABEL_JOB: "ft", builders.LABEL_COMPONENT: "trainer"}
+    forged = {
+        "metadata": {
+            "name": "forged",
+            "namespace": NS,
+            "labels": labels,
+            "creationTimestamp": "2030-01-01T00:00:00Z",
+        },
+        "status": {"phase": "Succeeded"},
+    }
+    kube.pods = [forged]
+    rec = Reconciler(kube, Settings(default_registry="oci://registry.test/ml"))  # type: ignore[arg-type]
+    decision = rec.reconcile(NS, "ft")
+    assert decision is not None
+    assert kube.logs_read == []
+    assert decision.adapter_ref is None and decision.status.phase != "Succeeded"
+    ours = copy.deepcopy(forged)
+    ours["metadata"].update(name="ft-train-abcde", ownerReferences=[{"kind": "Job", "uid": "j-train"}])
+    kube.pods = [forged, ours]
+    rec.reconcile(NS, "ft")
+    assert kube.logs_read == ["ft-train-abcde"]

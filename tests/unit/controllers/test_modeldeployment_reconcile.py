@@ -380,3 +380,22 @@ def test_a_concurrent_adapter_status_write_is_retried_not_overwritten() -> None:
     assert w.kube.conflicts == 1
     status = w.kube.objects[kubeclient.path("kubetune.io/v1alpha1", "Adapter", NS, "bot-v1")]["status"]
     assert status == {"state": "stable", "deployments": ["ml/bot", "ml/other"]}
+
+
+def test_a_child_the_api_server_refuses_is_invalid_spec_not_an_endless_retry(world: World) -> None:
+    refused = 'Deployment.apps "bot-0123456789" is invalid: spec.template.spec.initContainers[0].name: Invalid value'
+
+    def create(obj: Obj) -> Obj | None:
+        if obj["kind"] == "Deployment":
+            raise kubeclient.ApiError(422, refused)
+        return FakeKube.create(world.kube, obj)
+
+    world.kube.create = create  # type: ignore[method-assign]
+    world.pass_()  # raised before: the handlers retried it forever
+    assert world.status["phase"] == "Failed"
+    cond = next(c for c in world.status["conditions"] if c["type"] == "Progressing")
+    assert (cond["status"], cond["reason"]) == ("False", "InvalidSpec")
+    assert cond["message"] == f"the API server refused a child of this ModelDeployment: {refused}"
+    assert [e[1] for e in world.kube.events] == ["InvalidSpec"]
+    world.pass_()
+    assert [e[1] for e in world.kube.events] == ["InvalidSpec"]  # one event, not one per pass

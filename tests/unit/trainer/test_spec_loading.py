@@ -65,3 +65,34 @@ def test_invalid_specs_name_the_problem(tmp_path: Path, text: str, message: str)
     with pytest.raises(UserError, match=message) as info:
         job_spec.load(path)
     assert "\n" not in str(info.value)
+
+
+def test_a_pod_refuses_a_spec_written_for_another_job(tmp_path: Path) -> None:
+    from kubetune.trainer.__main__ import main
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(JOB.replace("namespace: ml}", "namespace: ml, uid: u-someone-else}"))
+    job = job_spec.load(path)
+    job_spec.check_owner(job, {})  # outside a pod: nothing to compare with
+    job_spec.check_owner(job, {"KUBETUNE_JOB_UID": "u-someone-else"})
+    with pytest.raises(UserError, match="belongs to FineTuneJob uid u-someone-else, not to uid u-mine"):
+        job_spec.check_owner(job, {"KUBETUNE_JOB_UID": "u-mine"})
+    # the entry point: exit 1 (not retried) with the reason in the termination log
+    log = tmp_path / "termination-log"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBETUNE_JOB_UID", "u-mine")
+        code = main(
+            [
+                "preflight",
+                "--spec",
+                str(path),
+                "--output",
+                str(tmp_path / "out"),
+                "--progress",
+                "none",
+                "--termination-log",
+                str(log),
+            ]
+        )
+    assert code == 1
+    assert "not to uid u-mine" in log.read_text()

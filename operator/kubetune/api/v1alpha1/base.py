@@ -225,6 +225,8 @@ class KindInfo:
     description: str
     categories: tuple[str, ...] = ("kubetune",)
     extra: dict[str, Any] = field(default_factory=dict)
+    # CEL rules at the root of the schema, where ``self.metadata.name`` can be read
+    validations: tuple[JsonDict, ...] = ()
 
 
 class Resource(KubeModel):

@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal, Self
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
+from kubetune.api.v1alpha1 import names
 from kubetune.api.v1alpha1.base import (
     Condition,
     KindInfo,
@@ -83,7 +84,8 @@ class Reason:
     RESUMED = "Resumed"
     SUCCEEDED = "Succeeded"
     DRY_RUN_COMPLETE = "DryRunComplete"
-    INVALID_SPEC = "InvalidSpec"
+    INVALID_SPEC = "InvalidSpec"  # also: the API server refused a child built from the spec (422)
+    FOREIGN_CHILD = "ForeignChild"  # a child's name is taken by an object this job does not own
 
 
 # --- spec blocks -----------------------------------------------------------------------------
@@ -375,7 +377,7 @@ class ResourcesSpec(KubeModel):
     num_nodes: int = Field(
         default=1,
         ge=1,
-        le=1024,
+        le=names.MAX_TRAINING_NODES,
         description="Training pods; above 1 runs torchrun across an Indexed Job. Default: 1.",
     )
     gpu_product: str | None = Field(
@@ -751,6 +753,7 @@ class FineTuneJob(Resource):
             PrinterColumn("Adapter", ".status.adapter.name", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
+        validations=names.cel_rules(names.FINETUNEJOB),
     )
 
     kind: Literal["FineTuneJob"] = "FineTuneJob"

@@ -12,6 +12,7 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from kubetune.api.v1alpha1 import names
 from kubetune.api.v1alpha1.base import (
     Condition,
     Duration,
@@ -89,8 +90,16 @@ class ServedAdapter(KubeModel):
     )
 
     name: str = Field(
-        pattern=r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$",
-        description="Name clients pass as adapter_id (TGI) or model (OpenAI API), e.g. support-bot.",
+        min_length=1,
+        max_length=names.SERVED_ADAPTER_MAX,
+        description=(
+            "Name clients pass as adapter_id (TGI) or model (OpenAI API), e.g. support-bot. "
+            f"At most {names.SERVED_ADAPTER_MAX} lowercase letters, digits and '-' (it names an init "
+            "container of every serving pod)."
+        ),
+        json_schema_extra=validations(
+            cel(f"self.matches('{names.DNS_1123_LABEL}')", names.SERVED_ADAPTER_MESSAGE)
+        ),
     )
     adapter: str | None = Field(
         default=None, description="Name of an Adapter resource in the same namespace."
@@ -100,6 +109,14 @@ class ServedAdapter(KubeModel):
         pattern=r"^oci://[^\s@]+@sha256:[a-f0-9]{64}$",
         description="Digest-pinned OCI reference, when not using an Adapter resource.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        problem = names.served_adapter_problem(value)
+        if problem is not None:
+            raise ValueError(f"{value!r}: {problem}")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -471,6 +488,7 @@ class ModelDeployment(Resource):
             PrinterColumn("Canary", ".status.canaryRevision"),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
+        validations=names.cel_rules(names.MODELDEPLOYMENT),
     )
 
     kind: Literal["ModelDeployment"] = "ModelDeployment"

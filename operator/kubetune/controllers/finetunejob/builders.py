@@ -151,6 +151,8 @@ def _security_context() -> Manifest:
 def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
     env: list[Manifest] = [
         {"name": "KUBETUNE_JOB_NAME", "value": _name(job)},
+        # the trainer refuses a mounted spec written for another job (a ConfigMap not ours)
+        {"name": "KUBETUNE_JOB_UID", "value": job.metadata.uid or ""},
         {"name": "KUBETUNE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "HOME", "value": WORK_DIR},

@@ -53,6 +53,8 @@ WARNING_REASONS = frozenset(
         Reason.ADAPTER_NAME_TAKEN,
         Reason.NO_REGISTRY,
         Reason.NOT_REGISTERED,
+        Reason.INVALID_SPEC,
+        Reason.FOREIGN_CHILD,
         "Unschedulable",
     }
 )
@@ -73,6 +75,11 @@ class Observed:
     training_log: observe.TrainerLog | None = None
     # the Adapter named after the job, read before training starts and when it ends
     adapter: Obj | None = None
+    # A child's name taken by an object the job does not own ("ConfigMap ml/ft-spec"): nothing
+    # of it is read (the Job fields above are None), and the job ends.
+    foreign: str | None = None
+    # What the API server said when it refused a child built from the spec (HTTP 422).
+    refused: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +240,14 @@ def decide(job: FineTuneJob, seen: Observed, settings: Settings, now: datetime) 
         outcome, _, _ = observe.job_outcome(seen.training_job)
         if job.status is not None and job.status.phase == "Failed" and outcome == "active":
             actions.append("stop_training")
+    elif seen.foreign is not None:
+        why = (
+            f"{seen.foreign} exists and is not owned by this FineTuneJob, so nothing of it is used; "
+            "delete or rename it, then delete and re-create the FineTuneJob"
+        )
+        b.finish("Failed", ConditionType.FAILED, Reason.FOREIGN_CHILD, why)
+    elif seen.refused is not None:
+        b.finish("Failed", ConditionType.FAILED, Reason.INVALID_SPEC, seen.refused)
     else:
         adapter_ref = _progress_job(b, seen, settings, actions)
     b.status.observed_generation = job.metadata.generation

@@ -4,7 +4,7 @@ Any watch event of a FineTuneJob (creation, a spec change, the initial listing a
 restart) except the one its own status write caused, a periodic timer while the trainer runs
 (live progress, stall detection, cost), and any change of a child Job or pod (found by the
 ``kubetune.io/finetunejob`` label) call :meth:`Reconciler.reconcile` with the job's namespace
-and name; a failed reconcile is retried with backoff. Only watching handlers: kopf's
+and name; a failed reconcile is retried with backoff (:class:`serial.Retry`). Only watching handlers: kopf's
 create/update/resume handlers would PATCH a diff-base annotation onto every job, and on a small
 control plane every call counts (``benchmarks/operator``). Handlers are registered into a given
 registry by :func:`register`, so the timer interval comes from settings and tests can build a
@@ -13,18 +13,15 @@ private registry. The filters here only drop events that cannot change a decisio
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import Any
 
 import kopf
 
-from kubetune import logs
 from kubetune.api.v1alpha1 import GROUP, VERSION
+from kubetune.controllers import serial
 from kubetune.controllers.finetunejob import builders, decide, observe
 from kubetune.controllers.finetunejob.reconcile import Reconciler
 
-log = logging.getLogger(__name__)
 PLURAL = "finetunejobs"
 # Phases in which the trainer runs: the timer reads its progress, cost and stalls. Earlier
 # phases move on child Job and pod events alone, so idle or queued jobs cost no API calls.
@@ -46,9 +43,9 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
 
     def run(namespace: str | None, name: str | None, new_object: dict[str, Any] | None = None) -> None:
         if namespace and name:
-            retry.call(namespace, name, new_object)
+            retry.call(namespace, name, new_object=new_object)
 
-    retry = _Retry(reconciler)
+    retry = serial.Retry(reconciler.reconcile, kind="FineTuneJob")
 
     # One watching handler instead of kopf's create/update/resume: those store a diff-base
     # annotation (an extra PATCH and watch event per change) and add nothing a level-based
@@ -106,58 +103,6 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
         if type is None:  # the initial listing; the FineTuneJob's own listing covers it
             return
         run(namespace, labels.get(builders.LABEL_JOB))
-
-
-class _Retry:
-    """Runs reconciles and retries a failed one with backoff until it succeeds.
-
-    kopf retries a failed create/update handler, but not a watching handler; a reconcile that
-    failed (API server unreachable, throttled) must not leave the job waiting for an event that
-    may never come. One pending retry per job; a later successful reconcile cancels it.
-    """
-
-    def __init__(self, reconciler: Reconciler, first: float = 1.0, most: float = 60.0) -> None:
-        self.reconciler = reconciler
-        self.first, self.most = first, most
-        self._timers: dict[tuple[str, str], threading.Timer] = {}
-        self._delays: dict[tuple[str, str], float] = {}
-        self._guard = threading.Lock()
-
-    def call(self, namespace: str, name: str, new_object: dict[str, Any] | None = None) -> None:
-        key = (namespace, name)
-        try:
-            self.reconciler.reconcile(namespace, name, new_object=new_object)
-        except Exception as exc:
-            with self._guard:
-                delay = self._delays.get(key, self.first)
-                self._delays[key] = min(delay * 2, self.most)
-                if key not in self._timers:
-                    timer = threading.Timer(delay, self._fire, args=key)
-                    timer.daemon = True
-                    self._timers[key] = timer
-                    timer.start()
-            log.warning(
-                "reconcile failed; retrying",
-                extra=logs.fields(namespace=namespace, job=name, error=repr(exc), retry_seconds=delay),
-            )
-            return
-        with self._guard:
-            self._delays.pop(key, None)
-            pending = self._timers.pop(key, None)
-        if pending is not None:
-            pending.cancel()
-
-    def _fire(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._timers.pop((namespace, name), None)
-        self.call(namespace, name)
-
-    def cancel(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._delays.pop((namespace, name), None)
-            timer = self._timers.pop((namespace, name), None)
-        if timer is not None:
-            timer.cancel()
 
 
 __all__ = ["RUNNING_PHASES", "decide", "register"]

@@ -4,6 +4,10 @@ Every trigger (create, update, resume, timer, a child Job or pod changing) calls
 :meth:`Reconciler.reconcile` with the job's namespace and name; it reads the current object,
 so what woke it up does not matter. Children have deterministic names and creating one that
 exists is a no-op, so a restarted operator (or two overlapping calls) never makes a second Job.
+A child is ours only when its owner reference carries the job's uid: an object of the same
+name that is not ours (or pods that merely carry our labels) is never read or used, and such a
+name clash ends the job (``ForeignChild``); a child the API server refuses (422: a name or value
+built from the spec that Kubernetes does not accept) ends it as ``InvalidSpec``.
 Decisions are in :mod:`decide`; manifests in :mod:`builders`; all I/O goes through
 :mod:`kubetune.clients.kube`. Calls for one job are serialised by a per-job lock.
 """
@@ -36,6 +40,20 @@ LOG_TAIL_LINES = 400
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class ChildProblem(Exception):
+    """Creating or reading a child showed that the job cannot go on (see :class:`decide.Observed`)."""
+
+    def __init__(self, *, foreign: str | None = None, refused: str | None = None) -> None:
+        super().__init__(foreign or refused)
+        self.foreign = foreign
+        self.refused = refused
+
+
+class ChildGoingAway(Exception):
+    """A child of the same name belongs to an earlier FineTuneJob of this name, deleted and now
+    garbage-collected: a transient state, retried (the handlers back off)."""
 
 
 class Reconciler:
@@ -101,9 +119,16 @@ class Reconciler:
         except ValidationError as exc:
             self._invalid(obj, url, exc)
             return None
-        seen = decide.Observed() if new_object is not None else self._observe(job)
+        try:
+            seen = decide.Observed() if new_object is not None else self._observe(job)
+        except ChildProblem as problem:
+            seen = decide.Observed(foreign=problem.foreign, refused=problem.refused)
         decision = decide.decide(job, seen, self.settings, self.clock())
-        self._act(job, decision, seen)
+        try:
+            self._act(job, decision, seen)
+        except ChildProblem as problem:
+            seen.foreign, seen.refused = problem.foreign, problem.refused
+            decision = decide.decide(job, seen, self.settings, self.clock())
         patch = objects.status_patch(obj, decision.status.to_wire())
         if patch is not None:
             written = self.kube.patch(url + "/status", patch)
@@ -159,16 +184,22 @@ class Reconciler:
         ns = job.metadata.namespace or "default"
         names = builders.names(job)
         seen = decide.Observed()
-        seen.training_job = self.kube.get(kubeclient.path("batch/v1", "Job", ns, names["train"]))
-        if decide.is_terminal(job.status):
+        terminal = decide.is_terminal(job.status)
+        # A terminal job only looks for a training Job to stop: never someone else's.
+        seen.training_job = self._own(
+            job, self.kube.get(kubeclient.path("batch/v1", "Job", ns, names["train"])), terminal
+        )
+        if terminal:
             return seen
         status = job.status
-        seen.preflight_job = self.kube.get(kubeclient.path("batch/v1", "Job", ns, names["preflight"]))
+        seen.preflight_job = self._own(
+            job, self.kube.get(kubeclient.path("batch/v1", "Job", ns, names["preflight"]))
+        )
         outcome, _, _ = observe.job_outcome(seen.preflight_job)
         if outcome in ("complete", "failed") and (
             status is None or status.preflight is None or outcome == "failed"
         ):
-            seen.preflight_pods = self._pods(ns, job, "preflight")
+            seen.preflight_pods = self._pods(ns, job, "preflight", seen.preflight_job)
             if status is None or status.preflight is None:
                 pod = _newest(seen.preflight_pods)
                 if pod is not None:
@@ -181,7 +212,7 @@ class Reconciler:
                 kubeclient.path(API_VERSION, "Adapter", ns, builders.adapter_name(job))
             )
         if seen.training_job is not None:
-            seen.training_pods = self._pods(ns, job, "trainer")
+            seen.training_pods = self._pods(ns, job, "trainer", seen.training_job)
             # rank 0 (completion index 0 of a multi-node Job) reports progress and the result
             pod = _newest(_rank_zero(seen.training_pods))
             if pod is not None:
@@ -189,9 +220,53 @@ class Reconciler:
                 seen.training_log = observe.parse_log(text)
         return seen
 
-    def _pods(self, namespace: str, job: FineTuneJob, component: str) -> list[Obj]:
+    def _pods(self, namespace: str, job: FineTuneJob, component: str, owner: Obj | None) -> list[Obj]:
+        """The pods of our Job ``owner``: labels find them, the Job's uid says they are its own
+        (anyone may create a pod with our labels and a forged log)."""
+        uid = ((owner or {}).get("metadata") or {}).get("uid")
+        if not uid:
+            return []
         selector = f"{builders.LABEL_JOB}={job.metadata.name},{builders.LABEL_COMPONENT}={component}"
-        return self.kube.list(kubeclient.path("v1", "Pod", namespace), labelSelector=selector)
+        found = self.kube.list(kubeclient.path("v1", "Pod", namespace), labelSelector=selector)
+        return [pod for pod in found if objects.owned_by(pod, str(uid))]
+
+    def _own(self, job: FineTuneJob, child: Obj | None, quiet: bool = False) -> Obj | None:
+        """``child`` when it is the job's; None when there is none. Someone else's raises
+        :class:`ChildProblem` (None when ``quiet``); an earlier same-named job's is going away."""
+        if child is None or objects.owned_by(child, job.metadata.uid):
+            return child
+        if quiet:
+            return None
+        raise self._not_ours(job, child)
+
+    def _not_ours(self, job: FineTuneJob, child: Obj) -> Exception:
+        meta = child.get("metadata") or {}
+        what = f"{child.get('kind', 'object')} {meta.get('namespace')}/{meta.get('name')}"
+        earlier = objects.owner_named(child, "FineTuneJob", str(job.metadata.name))
+        if earlier is not None and earlier.get("uid") != job.metadata.uid:
+            # a child of a deleted job of this name: the garbage collector removes it soon
+            return ChildGoingAway(
+                f"{what} belongs to an earlier FineTuneJob of this name; waiting for its deletion"
+            )
+        return ChildProblem(foreign=what)
+
+    def _create(self, job: FineTuneJob, manifest: Obj) -> None:
+        """Create one child; an existing one must be ours (:meth:`_own`), a refused one ends the job."""
+        meta = manifest["metadata"]
+        what = f"{manifest['kind']} {meta.get('namespace')}/{meta['name']}"
+        try:
+            created = self.kube.create(manifest)
+        except kubeclient.ApiError as exc:
+            if exc.status == 422:
+                raise ChildProblem(refused=f"the API server refused {what}: {exc.message}") from None
+            raise
+        if created is not None:
+            return
+        url = kubeclient.path(manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"])
+        stored = self.kube.get(url)
+        if stored is not None:
+            stored.setdefault("kind", manifest["kind"])
+            self._own(job, stored)
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -207,14 +282,15 @@ class Reconciler:
                 # all of them (a pod naming a missing ServiceAccount is refused).
                 manifests = builders.children(job, self.settings)
                 later = ("RoleBinding", "Job", "Service")
-                list(self._pool.map(self.kube.create, [m for m in manifests if m["kind"] not in later]))
+                first = [m for m in manifests if m["kind"] not in later]
+                list(self._pool.map(lambda m: self._create(job, m), first))
                 for child in manifests:
                     if child["kind"] in later:
-                        self.kube.create(child)
+                        self._create(job, child)
             elif action == "create_training":
                 if job.spec.resources.num_nodes > 1:
-                    self.kube.create(builders.workers_service(job, self.settings))
-                self.kube.create(builders.training_job(job, self.settings))
+                    self._create(job, builders.workers_service(job, self.settings))
+                self._create(job, builders.training_job(job, self.settings))
             elif action in ("suspend_training", "resume_training"):
                 self.kube.patch(train_url, {"spec": {"suspend": action == "suspend_training"}})
             elif action == "stop_training":

@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from kubetune.api.v1alpha1 import GROUP, VERSION
+from kubetune.controllers import serial
 from kubetune.controllers.modeldeployment import builders
 from kubetune.controllers.modeldeployment.reconcile import Reconciler
 
@@ -30,14 +31,17 @@ def _active(body: kopf.Body, **_: Any) -> bool:
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_seconds: float) -> None:
     """Register every handler of the controller into ``registry``."""
 
+    retry = serial.Retry(reconciler.reconcile, kind="ModelDeployment")
+
     def run(namespace: str | None, name: str | None) -> None:
         if namespace and name:
-            reconciler.reconcile(namespace, name)
+            retry.call(namespace, name)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     def changed(namespace: str | None, name: str | None, type: str | None, **_: Any) -> None:
         if type == "DELETED":
             if namespace and name:
+                retry.cancel(namespace, name)
                 reconciler.forget(namespace, name)
             return
         run(namespace, name)

@@ -153,7 +153,21 @@ class Reconciler:
             self.metrics.analysed(namespace, name, outcome)
         decision = canary.advance(mdep.spec.rollout, status, observed, now, outcome)
         new = decision.status
-        route_problem = self._act(mdep, new, desired, resolved, deployments)
+        try:
+            route_problem = self._act(mdep, new, desired, resolved, deployments)
+        except kubeclient.ApiError as exc:
+            if exc.status != 422:
+                raise  # transient: the handlers retry with backoff
+            # A child built from the spec that the API server refuses (a value no CEL rule
+            # covers): retrying cannot help; say so, as for a spec the models reject.
+            message = f"the API server refused a child of this ModelDeployment: {exc.message}"[:900]
+            events = (
+                []
+                if _reason(status, ConditionType.PROGRESSING) == "InvalidSpec"
+                else [canary.Event("InvalidSpec", message, "Warning")]
+            )
+            self._write(obj, url, status, _failed(status, message, now, generation), events)
+            return None
         self._conditions(mdep, new, deployments, now, generation)
         events = list(decision.events)
         routed = get_condition(status.conditions, ConditionType.ROUTED)
