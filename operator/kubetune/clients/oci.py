@@ -374,11 +374,15 @@ class Client:
         stream: bool = False,
     ) -> requests.Response:
         url = self._url(path)
+        # Credentials go only to this registry: an absolute Location or Link naming another
+        # origin (an upload redirected to object storage, or a hostile registry) gets none.
+        ours = _origin(url) == _origin(self.base)
         attempt, authed = 0, False
         while True:
             attempt += 1
             sent = dict(headers or {})
-            sent.update(self._auth_header(scope))
+            if ours:
+                sent.update(self._auth_header(scope))
             try:
                 resp = self._session.request(
                     method,
@@ -405,7 +409,7 @@ class Client:
                     status=resp.status_code,
                 ),
             )
-            if resp.status_code == 401 and not authed:
+            if resp.status_code == 401 and not authed and ours:
                 authed = True
                 self._answer_challenge(resp, scope)
                 resp.close()
@@ -593,3 +597,9 @@ def _rewound(
 ) -> _Reader:
     handle.seek(offset)
     return _Reader(handle, offset, length, progress, running)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """(scheme, host[:port]) in lowercase, as browsers and docker compare origins."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
