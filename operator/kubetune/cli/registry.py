@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Adapters in OCI registries and local OCI layouts. References are "
             "oci://host[:port]/repo[:tag][@sha256:...] or a layout path (./dir:tag); the local "
             "registry directory is $KUBETUNE_REGISTRY_DIR or ./.kubetune/registry. Credentials come "
-            "from --username/--password-stdin, $KUBETUNE_REGISTRY_USERNAME/PASSWORD/TOKEN, or "
+            "from --username/--password-stdin (the destination's, in cp), $KUBETUNE_REGISTRY_USERNAME/"
+            "PASSWORD/TOKEN with $KUBETUNE_REGISTRY_HOST, or "
             "Docker/podman auth files."
         ),
     )

@@ -445,7 +445,7 @@ class Client:
                 raise errors.AuthenticationFailed(
                     f"registry {self.host} asks for a username and password, but a token is configured "
                     f"({creds.describe()})",
-                    "use --username with --password-stdin, or KUBETUNE_REGISTRY_USERNAME/PASSWORD",
+                    "use --username with --password-stdin, or KUBETUNE_REGISTRY_USERNAME/PASSWORD with _HOST",
                 )
             if not (creds.username and creds.password is not None):
                 raise self._auth_error(needs=True)
@@ -502,7 +502,7 @@ class Client:
         if needs:
             return errors.AuthenticationFailed(
                 f"registry {self.host} requires credentials and none are configured",
-                "pass --username/--password-stdin, set KUBETUNE_REGISTRY_USERNAME/PASSWORD, "
+                "pass --username/--password-stdin, set KUBETUNE_REGISTRY_USERNAME/PASSWORD and _HOST, "
                 "or log in with docker/skopeo login",
             )
         return errors.AuthenticationFailed(

@@ -82,6 +82,14 @@ def _from_env(host: str, env: Mapping[str, str]) -> Credentials | None:
     scope = env.get(ENV_HOST)
     if scope and scope != host:
         return None
+    if not scope and any(env.get(k) for k in (ENV_TOKEN, ENV_USERNAME, ENV_PASSWORD)):
+        # credentials for no host in particular would go to every host asked (a copy's source,
+        # an oci:// dataset on any server): they must name theirs, as an auth file does
+        raise errors.AuthenticationFailed(
+            f"${ENV_TOKEN} or ${ENV_USERNAME}/${ENV_PASSWORD} are set but ${ENV_HOST} is not, so "
+            f"kubetune will not send them to {host}",
+            f"set {ENV_HOST} to the registry they are for (host[:port]), or use an auth file",
+        )
     token = env.get(ENV_TOKEN)
     if token:
         return Credentials(token=token, source=f"${ENV_TOKEN}")

@@ -14,6 +14,7 @@ was. This module decides what to transfer; it talks to storage only through
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -226,7 +227,7 @@ def copy(
         raise errors.InvalidReference(f"cannot copy to {dest_ref}: it is pinned to a digest", "copy to a tag")
     reporter = reporter or progress.default("copy")
     with contextlib.ExitStack() as stack:
-        source = store.open_store(source_ref, options)
+        source = store.open_store(source_ref, source_options(options, source_ref, dest_ref))
         stack.callback(source.close)
         destination = store.open_store(dest_ref, options)
         stack.callback(destination.close)
@@ -240,6 +241,17 @@ def copy(
         "copied artifact", extra=logs.fields(source=str(source_ref), destination=str(dest_ref), digest=digest)
     )
     return str(dest_ref.with_tag(None).with_digest(digest))
+
+
+def source_options(options: store.Options | None, src: Reference, dst: Reference) -> store.Options | None:
+    """The options to read ``src`` with: explicit credentials (``--username``/``--password-stdin``)
+    are the destination's, so a source on another host gets none of them and resolves its own
+    (environment scoped to its host, auth files)."""
+    if options is None or options.credentials is None:
+        return options
+    if isinstance(src, reference.RemoteRef) and isinstance(dst, reference.RemoteRef) and src.host == dst.host:
+        return options
+    return dataclasses.replace(options, credentials=None)
 
 
 def _copy_blob(

@@ -84,9 +84,11 @@ def test_credentials_from_environment_and_docker_config(
     ref = f"oci://{auth_registry.host}/team/bot:v1"
     monkeypatch.setenv("KUBETUNE_REGISTRY_USERNAME", credentials[0])
     monkeypatch.setenv("KUBETUNE_REGISTRY_PASSWORD", credentials[1])
+    monkeypatch.setenv("KUBETUNE_REGISTRY_HOST", auth_registry.host)
     registry.push_directory(adapter_dir, ref, LINEAGE, options=plain, reporter=QUIET)
     monkeypatch.delenv("KUBETUNE_REGISTRY_USERNAME")
     monkeypatch.delenv("KUBETUNE_REGISTRY_PASSWORD")
+    monkeypatch.delenv("KUBETUNE_REGISTRY_HOST")
 
     config = tmp_path / "docker" / "config.json"
     config.parent.mkdir()

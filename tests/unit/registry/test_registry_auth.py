@@ -59,6 +59,7 @@ def test_environment_wins_over_files_like_a_pod_secret(tmp_path: Path) -> None:
         "DOCKER_CONFIG": str(tmp_path),
         "KUBETUNE_REGISTRY_USERNAME": "pod",
         "KUBETUNE_REGISTRY_PASSWORD": "from-secret",
+        "KUBETUNE_REGISTRY_HOST": HOST,
     }
     creds = auth.resolve(HOST, env=env)
     assert (creds.username, creds.password) == ("pod", "from-secret")
@@ -70,9 +71,31 @@ def test_environment_credentials_can_be_scoped_to_one_host() -> None:
     assert auth.resolve(HOST, env=env).token is None
 
 
+def test_environment_credentials_for_no_host_in_particular_are_sent_nowhere() -> None:
+    for env in (
+        {"KUBETUNE_REGISTRY_TOKEN": "t"},
+        {"KUBETUNE_REGISTRY_USERNAME": "u", "KUBETUNE_REGISTRY_PASSWORD": "p"},
+    ):
+        with pytest.raises(errors.AuthenticationFailed, match="KUBETUNE_REGISTRY_HOST is not") as err:
+            auth.resolve("attacker.example", env={**env, "HOME": "/nonexistent"})
+        assert "set KUBETUNE_REGISTRY_HOST" in str(err.value)
+
+
+def test_explicit_credentials_are_the_destinations_in_a_copy_between_two_registries() -> None:
+    from kubetune import registry
+    from kubetune.registry import reference, transfer
+
+    creds = auth.Credentials(username="cli", password="pw")
+    options = registry.Options(credentials=creds)
+    src, dst = reference.parse("oci://other.example/a/b:v1"), reference.parse(f"oci://{HOST}/a/b")
+    assert transfer.source_options(options, src, dst) == registry.Options()
+    same = reference.parse(f"oci://{HOST}/c/d:v1")
+    assert transfer.source_options(options, same, dst) is options
+
+
 def test_half_configured_environment_is_an_error() -> None:
     with pytest.raises(errors.AuthenticationFailed, match="set both"):
-        auth.resolve(HOST, env={"KUBETUNE_REGISTRY_USERNAME": "u"})
+        auth.resolve(HOST, env={"KUBETUNE_REGISTRY_USERNAME": "u", "KUBETUNE_REGISTRY_HOST": HOST})
 
 
 def test_explicit_credentials_win(tmp_path: Path) -> None:
