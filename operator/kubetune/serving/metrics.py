@@ -15,9 +15,9 @@ created by its first record, never pre-registered at zero: a canary check that w
 this runtime must also work against TGI (a healthy pod has *no* failure series, and a failure
 series is born at 1). ``value()``/``count()`` read an untouched series as 0.
 
-Remaining differences from TGI: every family here carries HELP text (TGI describes only some,
-and the exporter adds its own formatting); ``tgi_request_skipped_tokens`` is observed once per
-request (TGI: once per decoding step), and always 0.
+Remaining differences from TGI: every family here carries HELP text (TGI describes only some);
+``tgi_request_skipped_tokens`` is observed once per request (TGI: once per decoding step), and
+always 0.
 
 Thread-safe (the batcher thread and the event loop both record). Must not import torch or know
 about HTTP routes.

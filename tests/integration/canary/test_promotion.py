@@ -61,3 +61,7 @@ def test_healthy_canary_goes_through_every_step_to_promotion(
             m.samples >= 10 and m.canary is not None and m.stable is not None for m in a.outcome.metrics
         )
     assert "AnalysisFailed" not in actions and run.end_counts["canary"].failed == 0
+    # As with real TGI, the healthy canary never created a failure series: its error rate of 0
+    # is computed from no series at all, not read from series pre-created at 0.
+    assert "tgi_request_failure" not in canary_servers["healthy"].metrics()
+    assert all(m.canary == 0 for a in passed for m in a.outcome.metrics if m.name == "errorRate")
