@@ -6,19 +6,18 @@ from collections.abc import Callable
 
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
 from kubetune.testing.prometheus import Prometheus
-from kubetune.testing.servers import Server
 
 from . import harness
+from .conftest import Scraped
 
 INTERVAL_S = 2.0
 
 
 def test_healthy_canary_goes_through_every_step_to_promotion(
-    prom: Prometheus,
-    canary_servers: dict[str, Server],
-    scrape: Callable[[str, str], tuple[str, str, str]],
+    prom: Prometheus, scrape: Callable[[str, str], Scraped]
 ) -> None:
-    namespace, stable, canary = scrape("healthy", "promote")
+    target = scrape("healthy", "promote")
+    namespace, stable, canary = target.namespace, target.stable, target.canary
     spec = RolloutSpec.model_validate(
         {
             "steps": [
@@ -37,7 +36,7 @@ def test_healthy_canary_goes_through_every_step_to_promotion(
             },
         }
     )
-    with harness.Traffic(canary_servers["stable"], canary_servers["healthy"], rate=20) as traffic:
+    with harness.Traffic(target.stable_server, target.canary_server, rate=20) as traffic:
         run = harness.run_rollout(
             spec,
             prom=prom,
@@ -63,5 +62,5 @@ def test_healthy_canary_goes_through_every_step_to_promotion(
     assert "AnalysisFailed" not in actions and run.end_counts["canary"].failed == 0
     # As with real TGI, the healthy canary never created a failure series: its error rate of 0
     # is computed from no series at all, not read from series pre-created at 0.
-    assert "tgi_request_failure" not in canary_servers["healthy"].metrics()
+    assert "tgi_request_failure" not in target.canary_server.metrics()
     assert all(m.canary == 0 for a in passed for m in a.outcome.metrics if m.name == "errorRate")
