@@ -73,7 +73,10 @@ def window_increase(series: str, window: str) -> str:
 
     A new pod is a new label set (``pod``), hence a series born in the window: counted from
     zero. Nothing is ever negative. Series with no sample in the window give no result, so a
-    revision whose pods never counted anything stays empty (not 0).
+    revision whose pods never counted anything stays empty (not 0). One loss remains: a series
+    both born and reset inside one window (a pod crash-looping right after its first scrape)
+    misses its first sample, as ``increase()`` does; the controller's restart check rolls such a
+    canary back anyway.
     """
     last = f"last_over_time({series}[{window}])"
     before = f"last_over_time({series}[{HISTORY}] offset {window})"
