@@ -1,13 +1,13 @@
 """Canary level: real Prometheus data drives the rollout state machine, without Kubernetes.
 
-Fixtures: one tiny model; one long-running stable server for the session (stable pods have
-served for a while); a new canary server for every test, healthy or with injected faults
-(``--fault-error-rate 0.5``, ``--fault-latency-ms 250``), because a canary revision's pods are
-new: like TGI, a server creates its series with its first request, so the analysis must count
-series born inside its window, and a canary reused across tests would bring the requests of
-earlier tests into the first window; one Prometheus scraping whatever a test writes to its
-file_sd file. Each test gives its targets a namespace of its own, so no test sees another's
-series. Skipped when /usr/bin/prometheus is missing, unless KUBETUNE_REQUIRE_PROMETHEUS is set
+Fixtures: one tiny model; one stable server for the whole session, scraped under the same labels
+throughout (a stable revision's pods have served, and been scraped, for a while); a new canary
+server for every test, healthy or with injected faults (``--fault-error-rate 0.5``,
+``--fault-latency-ms 250``), under a revision name of its own, because a canary revision's pods
+are new: like TGI, a server creates its series with its first request and the analysis counts a
+series born in its window from zero, so a canary reused across tests would bring earlier tests'
+requests into its first window. One Prometheus scrapes whatever a test writes to its file_sd
+file. Skipped when /usr/bin/prometheus is missing, unless KUBETUNE_REQUIRE_PROMETHEUS is set
 (then it is an error).
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from kubetune.testing import prometheus, servers
+from kubetune.testing.waiting import wait_for
 
 from . import harness
 
@@ -98,23 +99,31 @@ class Scraped:
     canary_server: servers.Server
 
 
+# Every test's revisions live in this namespace, and the stable server keeps its labels for the
+# whole session: like a stable revision's pods, its series exist long before any test's window, so
+# a window holds only that window's stable requests (relabelling it per test would make its series
+# born in the window, carrying every earlier request). Canaries are new revisions each time.
+NAMESPACE, STABLE = "canary-level", "stable"
+
+
 @pytest.fixture
 def scrape(
     prom: prometheus.Prometheus,
     stable_server: servers.Server,
     new_canary: Callable[[str], servers.Server],
 ) -> Callable[[str, str], Scraped]:
-    """A new canary of ``kind`` and the stable server, scraped under a fresh namespace."""
+    """A new canary of ``kind`` (revision ``<hint>-<random>``) and the stable server, both scraped."""
 
-    def start(kind: str, ns_hint: str) -> Scraped:
+    def start(kind: str, hint: str) -> Scraped:
         canary_server = new_canary(kind)
-        suffix = uuid.uuid4().hex[:6]
-        namespace, stable, canary = f"{ns_hint}-{suffix}", f"stable-{suffix}", f"canary-{suffix}"
+        canary = f"{hint}-{uuid.uuid4().hex[:6]}"
         prom.set_targets(
-            harness.label(stable_server, namespace, stable) | harness.label(canary_server, namespace, canary)
+            harness.label(stable_server, NAMESPACE, STABLE) | harness.label(canary_server, NAMESPACE, canary)
         )
-        prom.wait_scraped(namespace, 2)
-        return Scraped(namespace, stable, canary, stable_server, canary_server)
+        up = f'count(up{{namespace="{NAMESPACE}",kubetune_io_revision=~"{STABLE}|{canary}"}} == 1)'
+        client = prom.client()
+        wait_for(lambda: client.query(up) == 2, 30, f"stable and canary {canary} scraped")
+        return Scraped(NAMESPACE, STABLE, canary, stable_server, canary_server)
 
     return start
 
