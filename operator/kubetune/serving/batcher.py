@@ -127,8 +127,11 @@ class Batcher:
     def _next(self) -> list[Entry] | None:
         with self._wake:
             while not self._stopping:
+                queued = len(self._queue)
                 batch = take_batch(self._queue, self.budget)
-                self.recorder.queue_size.set(len(self._queue))
+                if len(self._queue) != queued:
+                    # not while idle: TGI's queue_size appears with the first queued request
+                    self.recorder.queue_size.set(len(self._queue))
                 if batch:
                     return batch
                 self._wake.wait()

@@ -4,11 +4,20 @@ The canary analysis queries these series by name (``tgi_request_failure``, ``tgi
 ...), so they must match text-generation-inference exactly. TGI exports through
 metrics-exporter-prometheus, whose counters have **no** ``_total`` suffix; ``prometheus_client``
 always appends one, so this module keeps its own small registry and renders the text format itself.
-Every family carries HELP text (TGI's has none; it costs clients nothing and keeps promtool quiet).
 
-Differences from TGI, on purpose: every series without labels and every ``tgi_request_failure``
-label value exists from start-up at zero, so that ``rate()`` sees the first failure (Prometheus
-cannot compute an increase for a series whose first sample is already 1).
+Series appear when TGI's would. TGI's router records with ``metrics::counter!(name,
+labels).increment(1)`` (``gauge!``, ``histogram!`` alike) at the moment of the event, and the
+exporter lists a series only once it has been touched: ``tgi_request_count`` and the request
+histograms appear with the first request, ``tgi_request_failure{err="x"}`` with the first failure
+of kind x, ``tgi_batch_*{method}`` with the first batch, ``tgi_queue_size`` with the first
+queued request; only ``tgi_batch_max_total_tokens`` is set at start-up. So every series here is
+created by its first record, never pre-registered at zero: a canary check that works against
+this runtime must also work against TGI (a healthy pod has *no* failure series, and a failure
+series is born at 1). ``value()``/``count()`` read an untouched series as 0.
+
+Remaining differences from TGI: every family here carries HELP text (TGI describes only some);
+``tgi_request_skipped_tokens`` is observed once per request (TGI: once per decoding step), and
+always 0.
 
 Thread-safe (the batcher thread and the event loop both record). Must not import torch or know
 about HTTP routes.
@@ -23,8 +32,6 @@ import threading
 from collections.abc import Iterable, Sequence
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-FAILURE_REASONS = ("validation", "overloaded", "generation", "incomplete", "dropped", "template")
-BATCH_METHODS = ("prefill", "decode")
 SUMMARY_QUANTILES = (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
 _SUMMARY_WINDOW = 4096  # observations a summary keeps for its quantiles
 
@@ -93,15 +100,13 @@ class _Family:
 
 
 class Counter(_Family):
+    """A counter family; a series exists from its first :meth:`inc` on (TGI's exporter does the same)."""
+
     kind = "counter"
 
-    def __init__(
-        self, name: str, help_text: str, labels: Sequence[str] = (), preset: Iterable[LabelValues] = ()
-    ):
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
         super().__init__(name, help_text, labels)
-        self._values: dict[LabelValues, float] = {key: 0.0 for key in preset}
-        if not self.labels:
-            self._values[()] = 0.0
+        self._values: dict[LabelValues, float] = {}
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
         key = self._key(labels)
@@ -119,11 +124,13 @@ class Counter(_Family):
 
 
 class Gauge(_Family):
+    """A gauge without labels, exported from its first :meth:`set` or :meth:`add` on."""
+
     kind = "gauge"
 
     def __init__(self, name: str, help_text: str) -> None:
         super().__init__(name, help_text)
-        self._value = 0.0
+        self._value: float | None = None  # None: never touched, not exported
 
     def set(self, value: float) -> None:
         with self._lock:
@@ -131,14 +138,14 @@ class Gauge(_Family):
 
     def add(self, amount: float) -> None:
         with self._lock:
-            self._value += amount
+            self._value = (self._value or 0.0) + amount
 
     def value(self) -> float:
         with self._lock:
-            return self._value
+            return self._value or 0.0
 
     def _samples(self) -> list[str]:
-        return [f"{self.name} {format_value(self._value)}"]
+        return [] if self._value is None else [f"{self.name} {format_value(self._value)}"]
 
 
 class _HistogramSeries:
@@ -151,23 +158,16 @@ class _HistogramSeries:
 
 
 class Histogram(_Family):
+    """A histogram family; a series exists from its first :meth:`observe` on."""
+
     kind = "histogram"
 
     def __init__(
-        self,
-        name: str,
-        help_text: str,
-        buckets: Sequence[float],
-        labels: Sequence[str] = (),
-        preset: Iterable[LabelValues] = (),
+        self, name: str, help_text: str, buckets: Sequence[float], labels: Sequence[str] = ()
     ) -> None:
         super().__init__(name, help_text, labels)
         self.buckets = list(buckets)
-        self._series: dict[LabelValues, _HistogramSeries] = {
-            k: _HistogramSeries(len(self.buckets)) for k in preset
-        }
-        if not self.labels:
-            self._series[()] = _HistogramSeries(len(self.buckets))
+        self._series: dict[LabelValues, _HistogramSeries] = {}
 
     def observe(self, value: float, **labels: str) -> None:
         key = self._key(labels)
@@ -219,10 +219,12 @@ class Summary(_Family):
             self._total += value
 
     def _samples(self) -> list[str]:
+        if not self._count:
+            return []  # not observed yet: TGI's exporter has no series either
         ordered = sorted(self._window)
         out = []
         for q in SUMMARY_QUANTILES:
-            value = ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+            value = ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
             out.append(f'{self.name}{{quantile="{format_value(q)}"}} {format_value(value)}')
         out.append(f"{self.name}_sum {format_value(self._total)}")
         out.append(f"{self.name}_count {self._count}")
@@ -238,23 +240,17 @@ class TgiMetrics:
 
     def __init__(self, max_input_tokens: int, max_total_tokens: int) -> None:
         d = duration_buckets()
-        methods = [(m,) for m in BATCH_METHODS]
         self.request_count = Counter("tgi_request_count", "Requests received by a generate or chat route.")
         self.request_success = Counter("tgi_request_success", "Requests that completed.")
-        self.request_failure = Counter(
-            "tgi_request_failure",
-            "Requests that failed, by reason.",
-            ["err"],
-            [(r,) for r in FAILURE_REASONS],
-        )
+        self.request_failure = Counter("tgi_request_failure", "Requests that failed, by reason.", ["err"])
         self.batch_inference_count = Counter(
-            "tgi_batch_inference_count", "Batched model steps started.", ["method"], methods
+            "tgi_batch_inference_count", "Batched model steps started.", ["method"]
         )
         self.batch_inference_success = Counter(
-            "tgi_batch_inference_success", "Batched model steps that succeeded.", ["method"], methods
+            "tgi_batch_inference_success", "Batched model steps that succeeded.", ["method"]
         )
         self.batch_inference_failure = Counter(
-            "tgi_batch_inference_failure", "Batched model steps that failed.", ["method"], methods
+            "tgi_batch_inference_failure", "Batched model steps that failed.", ["method"]
         )
         self.batch_concat = Counter(
             "tgi_batch_concat", "Batches concatenated into a running batch.", ["reason"]
@@ -283,14 +279,12 @@ class TgiMetrics:
             "Model forward time per batch step in seconds.",
             d,
             ["method"],
-            methods,
         )
         self.batch_decode_duration = Histogram(
             "tgi_batch_decode_duration",
             "Token choice and detokenization time per step in seconds.",
             d,
             ["method"],
-            methods,
         )
         self.batch_filter_duration = Histogram(
             "tgi_batch_filter_duration",
@@ -299,7 +293,7 @@ class TgiMetrics:
             ["method"],
         )
         self.batch_inference_duration = Histogram(
-            "tgi_batch_inference_duration", "Whole batch step time in seconds.", d, ["method"], methods
+            "tgi_batch_inference_duration", "Whole batch step time in seconds.", d, ["method"]
         )
         self.batch_concat_duration = Histogram(
             "tgi_batch_concat_duration", "Time concatenating batches in seconds.", d, ["method"]

@@ -1,14 +1,19 @@
 """Canary level: real Prometheus data drives the rollout state machine, without Kubernetes.
 
-Session fixtures: one tiny model, four ``kubetune serve`` processes started together (a stable
-server and three canaries: healthy, ``--fault-error-rate 0.5``, ``--fault-latency-ms 250``) and
-one Prometheus scraping whatever a test writes to its file_sd file. Each test gives its targets
-a namespace of its own, so no test sees another's series. Skipped when /usr/bin/prometheus is
-missing, unless KUBETUNE_REQUIRE_PROMETHEUS is set (then it is an error).
+Fixtures: one tiny model; one stable server for the whole session, scraped under the same labels
+throughout (a stable revision's pods have served, and been scraped, for a while); a new canary
+server for every test, healthy or with injected faults (``--fault-error-rate 0.5``,
+``--fault-latency-ms 250``), under a revision name of its own, because a canary revision's pods
+are new: like TGI, a server creates its series with its first request and the analysis counts a
+series born in its window from zero, so a canary reused across tests would bring earlier tests'
+requests into its first window. One Prometheus scrapes whatever a test writes to its file_sd
+file. Skipped when /usr/bin/prometheus is missing, unless KUBETUNE_REQUIRE_PROMETHEUS is set
+(then it is an error).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from kubetune.testing import prometheus, servers
+from kubetune.testing.waiting import wait_for
 
 from . import harness
 
@@ -31,22 +37,42 @@ def prometheus_binary() -> str:
     return prometheus.PROMETHEUS_BIN
 
 
+# the canaries a test can ask for, by the flags that make them what they are
+CANARY_FLAGS: dict[str, tuple[str, ...]] = {
+    "healthy": (),
+    "errors": ("--fault-error-rate", "0.5", "--fault-seed", "7"),
+    "slow": ("--fault-latency-ms", "250"),
+}
+
+
 @pytest.fixture(scope="session")
-def canary_servers(
-    prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, servers.Server]]:
-    model = servers.build_tiny_model(tmp_path_factory.mktemp("canary-model"))
-    logs = tmp_path_factory.mktemp("canary-serve-logs")
-    started = [
-        servers.launch_model("stable", model, logs),
-        servers.launch_model("healthy", model, logs),
-        servers.launch_model("errors", model, logs, "--fault-error-rate", "0.5", "--fault-seed", "7"),
-        servers.launch_model("slow", model, logs, "--fault-latency-ms", "250"),
-    ]
+def canary_model(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return servers.build_tiny_model(tmp_path_factory.mktemp("canary-model"))
+
+
+@pytest.fixture(scope="session")
+def stable_server(canary_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
+    server = servers.launch_model("stable", canary_model, tmp_path_factory.mktemp("canary-serve-logs"))
     try:
-        for server in started:
-            server.wait_ready()
-        yield {s.name: s for s in started}
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def new_canary(canary_model: Path, tmp_path: Path) -> Iterator[Callable[[str], servers.Server]]:
+    """Starts a canary server that has served nothing yet: ``new_canary("errors")``."""
+    started: list[servers.Server] = []
+
+    def start(kind: str) -> servers.Server:
+        server = servers.launch_model(kind, canary_model, tmp_path, *CANARY_FLAGS[kind])
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    try:
+        yield start
     finally:
         for server in started:
             server.stop()
@@ -62,21 +88,42 @@ def prom(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> It
         instance.stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class Scraped:
+    """What :func:`scrape` set up: the namespace, both revisions and both servers."""
+
+    namespace: str
+    stable: str
+    canary: str
+    stable_server: servers.Server
+    canary_server: servers.Server
+
+
+# Every test's revisions live in this namespace, and the stable server keeps its labels for the
+# whole session: like a stable revision's pods, its series exist long before any test's window, so
+# a window holds only that window's stable requests (relabelling it per test would make its series
+# born in the window, carrying every earlier request). Canaries are new revisions each time.
+NAMESPACE, STABLE = "canary-level", "stable"
+
+
 @pytest.fixture
 def scrape(
-    prom: prometheus.Prometheus, canary_servers: dict[str, servers.Server]
-) -> Callable[[str, str], tuple[str, str, str]]:
-    """Scrape the stable server and one canary under a fresh namespace; (namespace, stable, canary)."""
+    prom: prometheus.Prometheus,
+    stable_server: servers.Server,
+    new_canary: Callable[[str], servers.Server],
+) -> Callable[[str, str], Scraped]:
+    """A new canary of ``kind`` (revision ``<hint>-<random>``) and the stable server, both scraped."""
 
-    def start(canary_name: str, ns_hint: str) -> tuple[str, str, str]:
-        suffix = uuid.uuid4().hex[:6]
-        namespace, stable, canary = f"{ns_hint}-{suffix}", f"stable-{suffix}", f"canary-{suffix}"
+    def start(kind: str, hint: str) -> Scraped:
+        canary_server = new_canary(kind)
+        canary = f"{hint}-{uuid.uuid4().hex[:6]}"
         prom.set_targets(
-            harness.label(canary_servers["stable"], namespace, stable)
-            | harness.label(canary_servers[canary_name], namespace, canary)
+            harness.label(stable_server, NAMESPACE, STABLE) | harness.label(canary_server, NAMESPACE, canary)
         )
-        prom.wait_scraped(namespace, 2)
-        return namespace, stable, canary
+        up = f'count(up{{namespace="{NAMESPACE}",kubetune_io_revision=~"{STABLE}|{canary}"}} == 1)'
+        client = prom.client()
+        wait_for(lambda: client.query(up) == 2, 30, f"stable and canary {canary} scraped")
+        return Scraped(NAMESPACE, STABLE, canary, stable_server, canary_server)
 
     return start
 

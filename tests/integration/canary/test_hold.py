@@ -9,16 +9,15 @@ from kubetune.testing.prometheus import Prometheus
 from kubetune.testing.servers import Server
 
 from . import harness
+from .conftest import Scraped
 
 STEPS = [{"setWeight": 20}, {"analysis": {"intervals": 2}}, {"setWeight": 100}]
 
 
 def test_too_little_canary_traffic_is_inconclusive_and_holds(
-    prom: Prometheus,
-    canary_servers: dict[str, Server],
-    scrape: Callable[[str, str], tuple[str, str, str]],
+    prom: Prometheus, scrape: Callable[[str, str], Scraped]
 ) -> None:
-    namespace, stable, canary = scrape("healthy", "quiet")
+    target = scrape("healthy", "quiet")
     # 3 requests/s, 20% to the canary: about 6 canary requests per 10 s window, below minSamples 20
     spec = RolloutSpec.model_validate(
         {
@@ -31,14 +30,14 @@ def test_too_little_canary_traffic_is_inconclusive_and_holds(
             },
         }
     )
-    with harness.Traffic(canary_servers["stable"], canary_servers["healthy"], rate=3) as traffic:
+    with harness.Traffic(target.stable_server, target.canary_server, rate=3) as traffic:
         run = harness.run_rollout(
             spec,
             prom=prom,
             traffic=traffic,
-            namespace=namespace,
-            stable=stable,
-            canary_rev=canary,
+            namespace=target.namespace,
+            stable=target.stable,
+            canary_rev=target.canary,
             deadline_s=30,
             on_tick=lambda r: len(r.analyses) >= 5,
         )
@@ -55,13 +54,13 @@ def test_too_little_canary_traffic_is_inconclusive_and_holds(
 
 
 def test_prometheus_down_mid_rollout_holds_and_the_rollout_resumes_when_it_is_back(
-    own_prometheus: Prometheus, canary_servers: dict[str, Server]
+    own_prometheus: Prometheus, stable_server: Server, new_canary: Callable[[str], Server]
 ) -> None:
     prom = own_prometheus
+    canary_server = new_canary("healthy")
     namespace, stable, canary = "outage", "stable-outage", "canary-outage"
     prom.set_targets(
-        harness.label(canary_servers["stable"], namespace, stable)
-        | harness.label(canary_servers["healthy"], namespace, canary)
+        harness.label(stable_server, namespace, stable) | harness.label(canary_server, namespace, canary)
     )
     prom.wait_scraped(namespace, 2)
     spec = RolloutSpec.model_validate(
@@ -88,7 +87,7 @@ def test_prometheus_down_mid_rollout_holds_and_the_rollout_resumes_when_it_is_ba
             seen["up"] = len(outcomes)
         return False
 
-    with harness.Traffic(canary_servers["stable"], canary_servers["healthy"], rate=20) as traffic:
+    with harness.Traffic(stable_server, canary_server, rate=20) as traffic:
         run = harness.run_rollout(
             spec,
             prom=prom,

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
 from kubetune.testing.prometheus import Prometheus
-from kubetune.testing.servers import Server
 
 from . import harness
+from .conftest import Scraped
 
 INTERVAL_S = 2.0
 
 
 def test_healthy_canary_goes_through_every_step_to_promotion(
-    prom: Prometheus,
-    canary_servers: dict[str, Server],
-    scrape: Callable[[str, str], tuple[str, str, str]],
+    prom: Prometheus, scrape: Callable[[str, str], Scraped]
 ) -> None:
-    namespace, stable, canary = scrape("healthy", "promote")
+    target = scrape("healthy", "promote")
+    namespace, stable, canary = target.namespace, target.stable, target.canary
     spec = RolloutSpec.model_validate(
         {
             "steps": [
@@ -37,7 +37,7 @@ def test_healthy_canary_goes_through_every_step_to_promotion(
             },
         }
     )
-    with harness.Traffic(canary_servers["stable"], canary_servers["healthy"], rate=20) as traffic:
+    with harness.Traffic(target.stable_server, target.canary_server, rate=20) as traffic:
         run = harness.run_rollout(
             spec,
             prom=prom,
@@ -61,3 +61,7 @@ def test_healthy_canary_goes_through_every_step_to_promotion(
             m.samples >= 10 and m.canary is not None and m.stable is not None for m in a.outcome.metrics
         )
     assert "AnalysisFailed" not in actions and run.end_counts["canary"].failed == 0
+    # As with real TGI, the healthy canary never created a failure series: its error rate of 0
+    # is computed from no series at all, not read from series pre-created at 0.
+    assert not re.search(r"^tgi_request_failure", target.canary_server.metrics(), re.M)
+    assert all(m.canary == 0 for a in passed for m in a.outcome.metrics if m.name == "errorRate")

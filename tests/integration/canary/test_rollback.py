@@ -8,9 +8,9 @@ from typing import Any
 
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
 from kubetune.testing.prometheus import Prometheus
-from kubetune.testing.servers import Server
 
 from . import harness
+from .conftest import Scraped
 
 FAILURE_LIMIT = 2
 
@@ -45,12 +45,11 @@ def assert_rolled_back_within_failure_limit(run: harness.Rollout) -> None:
 
 
 def test_canary_failing_half_its_requests_is_rolled_back_while_stable_keeps_answering(
-    prom: Prometheus,
-    canary_servers: dict[str, Server],
-    scrape: Callable[[str, str], tuple[str, str, str]],
+    prom: Prometheus, scrape: Callable[[str, str], Scraped]
 ) -> None:
-    namespace, stable, canary = scrape("errors", "errors")
-    with harness.Traffic(canary_servers["stable"], canary_servers["errors"], rate=20) as traffic:
+    target = scrape("errors", "errors")
+    namespace, stable, canary = target.namespace, target.stable, target.canary
+    with harness.Traffic(target.stable_server, target.canary_server, rate=20) as traffic:
         run = harness.run_rollout(
             spec(),
             prom=prom,
@@ -73,14 +72,13 @@ def test_canary_failing_half_its_requests_is_rolled_back_while_stable_keeps_answ
 
 
 def test_slow_canary_is_rolled_back_by_the_p95_latency_ratio(
-    prom: Prometheus,
-    canary_servers: dict[str, Server],
-    scrape: Callable[[str, str], tuple[str, str, str]],
+    prom: Prometheus, scrape: Callable[[str, str], Scraped]
 ) -> None:
-    namespace, stable, canary = scrape("slow", "slow")
+    target = scrape("slow", "slow")
+    namespace, stable, canary = target.namespace, target.stable, target.canary
     # only the p95 ratio can fail this canary: the other latency checks are off
     only_p95 = spec(maxTimePerTokenRatio=None, maxQueueTimeRatio=None)
-    with harness.Traffic(canary_servers["stable"], canary_servers["slow"], rate=20) as traffic:
+    with harness.Traffic(target.stable_server, target.canary_server, rate=20) as traffic:
         run = harness.run_rollout(
             only_p95,
             prom=prom,

@@ -155,7 +155,8 @@ def test_prometheus_discovers_tgi_pods_labels_them_by_revision_and_drops_removed
     for prom in proms.values():
         assert_scraped_with_kubetune_labels(prom, namespace, pods)
 
-    # after the first scrape, so increase() over the window sees them
+    # tgi_request_count appears with each pod's first request (as in TGI); the analysis' count
+    # query counts a series born in its window from zero
     for ip in pods.values():  # a few requests per pod, straight to its IP
         for _ in range(3):
             body = {"inputs": "the support team", "parameters": {"max_new_tokens": 2}}

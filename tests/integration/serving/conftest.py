@@ -10,6 +10,9 @@ of the session (they load in parallel) and waited for by polling ``/health`` wit
 - ``overload_server``: one concurrent request allowed, each held 2 s by injected latency;
 - ``quantized_server``: ``--quantize bitsandbytes`` (int8 on CPU), ``--api-key`` and a small
   ``--payload-limit``.
+
+``fresh_server`` is the exception: started for one test only, so the test sees its ``/metrics``
+before any request (series that appear on first use cannot be checked on a shared server).
 """
 
 from __future__ import annotations
@@ -197,3 +200,15 @@ def overload_server(servers: dict[str, Server]) -> Server:
 @pytest.fixture(scope="session")
 def quantized_server(servers: dict[str, Server]) -> Server:
     return servers["quantized_server"]
+
+
+@pytest.fixture
+def fresh_server(tiny_model: Path, tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own that has served nothing yet."""
+    args = ["--model-id", str(tiny_model), "--hostname", "127.0.0.1", "--num-threads", "1"]
+    server = launch("fresh_server", tmp_path, args, server_env())
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

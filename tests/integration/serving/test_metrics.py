@@ -19,7 +19,6 @@ CONTRACT = {
     "tgi_request_failure": "counter",
     "tgi_batch_inference_count": "counter",
     "tgi_batch_inference_success": "counter",
-    "tgi_batch_inference_failure": "counter",
     "tgi_queue_size": "gauge",
     "tgi_batch_current_size": "gauge",
     "tgi_batch_current_max_tokens": "gauge",
@@ -38,6 +37,9 @@ CONTRACT = {
     "tgi_batch_next_size": "histogram",
     "tgi_request_skipped_tokens": "summary",
 }
+# Families of the contract that exist only once their event happened (none in _traffic): a model
+# step that raised, a batch concatenated into a running one.
+EVENT_ONLY = {"tgi_batch_inference_failure": "counter", "tgi_batch_concat": "counter"}
 
 # What promtool's linter says about names TGI's contract fixes (no `_total` on counters; two
 # counters end in `_count`). Anything else it reports is a real problem.
@@ -59,10 +61,12 @@ def test_every_contract_metric_has_its_type(server: Server) -> None:
     _traffic(server)
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", server.metrics(), re.M))
     assert {name: types.get(name) for name in CONTRACT} == CONTRACT
+    assert {(name, kind) for name, kind in types.items() if name in EVENT_ONLY} <= set(EVENT_ONLY.items())
     assert not any(name.endswith("_total") for name in types if name.startswith("tgi_"))
 
 
 def test_buckets_follow_tgi(server: Server) -> None:
+    _traffic(server)  # histograms exist only once observed
     text = server.metrics()
     duration = re.findall(r'^tgi_request_duration_bucket\{le="([^"]+)"\}', text, re.M)
     assert len(duration) == 36 and duration[-1] == "+Inf"
@@ -76,6 +80,26 @@ def test_buckets_follow_tgi(server: Server) -> None:
     )
     quantiles = re.findall(r'^tgi_request_skipped_tokens\{quantile="([^"]+)"\}', text, re.M)
     assert quantiles == ["0", "0.5", "0.9", "0.95", "0.99", "0.999", "1"]
+
+
+def test_series_appear_on_first_use_as_in_tgi(fresh_server: Server) -> None:
+    """TGI pre-registers nothing: a series exists once the router has recorded into it."""
+    started = fresh_server.metrics()
+    # only what TGI sets at start-up; no request series, no failure series, not even at 0
+    assert set(re.findall(r"^(tgi_\w+?)(?:\{| )", started, re.M)) == {"tgi_batch_max_total_tokens"}
+
+    assert fresh_server.generate("reset a password", max_new_tokens=2).status_code == 200
+    served = fresh_server.metrics()
+    assert metric_value(served, "tgi_request_count") == 1
+    assert metric_value(served, "tgi_request_duration_count") == 1
+    assert "tgi_queue_size " in served and "tgi_request_skipped_tokens_count 1" in served
+    assert not re.search(r"^tgi_request_failure", served, re.M)  # a healthy pod has none at all
+
+    assert fresh_server.generate("", max_new_tokens=2).status_code == 422
+    failed = fresh_server.metrics()
+    # born at 1 by its first failure; the other reasons still do not exist
+    assert re.findall(r"^tgi_request_failure.*$", failed, re.M) == ['tgi_request_failure{err="validation"} 1']
+    assert not re.search(r"^tgi_(batch_inference_failure|batch_concat)[{ ]", failed, re.M)
 
 
 def test_counters_move_with_requests(server: Server) -> None:
@@ -115,8 +139,9 @@ def test_promtool_accepts_the_metrics(server: Server) -> None:
     unexpected = [line for line in problems if not ACCEPTED_LINT.match(line)]
     assert unexpected == []
     flagged = {ACCEPTED_LINT.match(line).group(1) for line in problems}  # type: ignore[union-attr]
-    # Only TGI's own counters may be flagged: those of the contract, and labelled ones such as
-    # tgi_batch_concat that promtool sees only once a sample exists (a batch was concatenated).
+    # Only TGI's own counters may be flagged: those of the contract, and those that exist only
+    # once their event happened (EVENT_ONLY, e.g. tgi_batch_concat once a batch was concatenated).
     tgi_counters = set(re.findall(r"^# TYPE (tgi_\w+) counter$", text, re.M))
     assert {name for name, kind in CONTRACT.items() if kind == "counter"} <= tgi_counters
+    assert tgi_counters <= {name for name, kind in (CONTRACT | EVENT_ONLY).items() if kind == "counter"}
     assert flagged <= tgi_counters, flagged - tgi_counters

@@ -22,10 +22,37 @@ def test_counters_have_no_total_suffix(tgi: metrics.TgiMetrics) -> None:
     assert not re.search(r"^tgi_\w+_total[ {]", text, re.M)
 
 
-def test_failure_reasons_exist_at_zero_from_the_start(tgi: metrics.TgiMetrics) -> None:
+def test_nothing_is_exported_before_it_is_recorded_as_in_tgi(tgi: metrics.TgiMetrics) -> None:
+    # TGI's exporter lists a series only once the router touched it: no series at zero
+    assert tgi.render() == ""
+    tgi.batch_max_total_tokens.set(4096)  # what TGI sets at start-up
+    assert tgi.render() == (
+        "# HELP tgi_batch_max_total_tokens Token budget a batch may use.\n"
+        "# TYPE tgi_batch_max_total_tokens gauge\ntgi_batch_max_total_tokens 4096\n"
+    )
+    assert tgi.request_failure.value(err="generation") == 0  # untouched reads as 0, still unexported
+
+
+def test_a_failure_series_is_born_at_its_first_failure(tgi: metrics.TgiMetrics) -> None:
+    tgi.request_count.inc()
+    tgi.request_failure.inc(err="generation")
     text = tgi.render()
-    for reason in ("validation", "overloaded", "generation", "incomplete", "dropped", "template"):
-        assert f'tgi_request_failure{{err="{reason}"}} 0\n' in text
+    assert 'tgi_request_failure{err="generation"} 1\n' in text
+    assert re.findall(r"^tgi_request_failure\{.*", text, re.M) == ['tgi_request_failure{err="generation"} 1']
+
+
+def test_histograms_gauges_and_the_summary_appear_with_their_first_record(tgi: metrics.TgiMetrics) -> None:
+    tgi.request_duration.observe(0.1)
+    tgi.batch_forward_duration.observe(0.01, method="prefill")
+    tgi.queue_size.add(1)
+    text = tgi.render()
+    assert "tgi_request_duration_count 1\n" in text and "tgi_request_queue_duration" not in text
+    assert 'tgi_batch_forward_duration_count{method="prefill"} 1\n' in text
+    assert 'method="decode"' not in text
+    assert "tgi_queue_size 1\n" in text and "tgi_batch_current_size" not in text
+    assert "tgi_request_skipped_tokens" not in text
+    tgi.request_skipped_tokens.observe(0)
+    assert 'tgi_request_skipped_tokens{quantile="0.5"} 0\n' in tgi.render()
 
 
 def test_duration_buckets_are_tgis_35_geometric_ones() -> None:
@@ -75,6 +102,8 @@ def test_skipped_tokens_is_a_summary_with_tgis_quantiles(tgi: metrics.TgiMetrics
 
 
 def test_every_family_has_help_and_type(tgi: metrics.TgiMetrics) -> None:
+    tgi.request_duration.observe(0.1)
+    tgi.request_count.inc()
     text = tgi.render()
     helps = re.findall(r"^# HELP (\S+) ", text, re.M)
     types = re.findall(r"^# TYPE (\S+) ", text, re.M)

@@ -3,7 +3,9 @@
 Every check compares canary pods with stable pods over the same window (Kayenta's idea), so
 a slow cluster does not fail a good canary. Too few canary requests is Inconclusive, never
 Pass; a missing or NaN value is Inconclusive; Prometheus unreachable is a separate outcome
-the state machine treats as hold. Pure: queries are strings, values come in as arguments.
+the state machine treats as hold. TGI creates its series on first use, so counts over the
+window are taken with :func:`window_increase`, never ``increase()`` alone. Pure: queries are
+strings, values come in as arguments.
 """
 
 from __future__ import annotations
@@ -45,33 +47,75 @@ def _sel(namespace: str, rev: str) -> str:
     return f'namespace="{namespace}",{REVISION_LABEL}="{rev}"'
 
 
+# How far back a series counts as already existing when a window starts. A series with no sample
+# in this much time before the window is new (a new pod, or a failure reason that just happened
+# for the first time); one seen in it is not, even across failed scrapes (which write stale
+# markers that the instant selector `x offset w` would stop at).
+HISTORY = "1h"
+
+
+def window_increase(series: str, window: str) -> str:
+    """PromQL, one result per series: how much the counter ``series`` grew in the last ``window``.
+
+    ``increase()`` cannot be used alone against TGI, which creates a series only when it first
+    counts something (``tgi_request_failure{err="generation"}`` is born at 1, a new pod's
+    ``tgi_request_count`` at its first scrape): a series born inside the window has no earlier
+    sample, so ``increase()`` never sees its first value, and a series with one sample has no
+    increase at all. So, per series, with L the last value in the window and S the last value
+    before it (up to :data:`HISTORY` back):
+
+    - no reset in the window and S <= L: ``L - S``, exact (no extrapolation);
+    - no S (born in the window) or L < S (restarted between S and the window's first sample,
+      e.g. a container restart that recreated its series): ``L``, counted from zero;
+    - a reset inside the window (``resets() > 0``: the same series dropped, e.g. TGI restarted
+      in the same pod): ``increase()``, whose reset handling adds the value before each drop;
+      it extrapolates to the window's edges, so that result is not a whole number.
+
+    A new pod is a new label set (``pod``), hence a series born in the window: counted from
+    zero. Nothing is ever negative. Series with no sample in the window give no result, so a
+    revision whose pods never counted anything stays empty (not 0). One loss remains: a series
+    both born and reset inside one window (a pod crash-looping right after its first scrape)
+    misses its first sample, as ``increase()`` does; the controller's restart check rolls such a
+    canary back anyway.
+    """
+    last = f"last_over_time({series}[{window}])"
+    before = f"last_over_time({series}[{HISTORY}] offset {window})"
+    return (
+        f"(({last} - (({before} <= {last}) or ({last} * 0)))"
+        f" unless (resets({series}[{window}]) > 0))"
+        f" or increase({series}[{window}])"
+    )
+
+
 def builtin_queries(namespace: str, window: str) -> list[Query]:
-    """PromQL for the built-in TGI checks; see :meth:`Query.for_revision`."""
+    """PromQL for the built-in TGI checks; see :meth:`Query.for_revision`.
+
+    Counts come from :func:`window_increase`, so series that TGI creates on first use count
+    from their first sample. The error rate is 0 (not empty) when the revision served requests
+    and no failure series exists; with no request at all it has no value, and the sample count
+    is empty too, which the verdict reads as Inconclusive.
+    """
     s = _sel(namespace, REV)
-    count = f"sum(increase(tgi_request_count{{{s}}}[{window}]))"
+
+    def grown(metric: str, extra: str = "") -> str:
+        return window_increase(f"{metric}{{{s}{extra}}}", window)
+
+    count = f"sum({grown('tgi_request_count')})"
+    # validation errors are the client's fault, not the revision's
+    failures = "sum(" + grown("tgi_request_failure", ',err!="validation"') + ")"
+
+    def mean(histogram: str) -> str:
+        return f"sum({grown(histogram + '_sum')}) / sum({grown(histogram + '_count')})"
+
     return [
-        Query(
-            "errorRate",
-            f'sum(increase(tgi_request_failure{{{s},err!="validation"}}[{window}])) / {count}',
-            count,
-        ),
+        Query("errorRate", f"({failures} or ({count} * 0)) / {count}", count),
         Query(
             "p95Latency",
-            f"histogram_quantile(0.95, sum by (le) (rate(tgi_request_duration_bucket{{{s}}}[{window}])))",
+            f"histogram_quantile(0.95, sum by (le) ({grown('tgi_request_duration_bucket')}))",
             count,
         ),
-        Query(
-            "timePerToken",
-            f"sum(rate(tgi_request_mean_time_per_token_duration_sum{{{s}}}[{window}]))"
-            f" / sum(rate(tgi_request_mean_time_per_token_duration_count{{{s}}}[{window}]))",
-            count,
-        ),
-        Query(
-            "queueTime",
-            f"sum(rate(tgi_request_queue_duration_sum{{{s}}}[{window}]))"
-            f" / sum(rate(tgi_request_queue_duration_count{{{s}}}[{window}]))",
-            count,
-        ),
+        Query("timePerToken", mean("tgi_request_mean_time_per_token_duration"), count),
+        Query("queueTime", mean("tgi_request_queue_duration"), count),
     ]
 
 

@@ -70,7 +70,8 @@ class _Asker:
 
 
 def _count(value: float | None) -> int:
-    # increase() extrapolates to the window's edges, so counts are not whole numbers
+    # increase() (used for a series that reset in the window) extrapolates to the window's
+    # edges, so counts are not always whole numbers
     return 0 if value is None or math.isnan(value) or math.isinf(value) else max(0, round(value))
 
 
