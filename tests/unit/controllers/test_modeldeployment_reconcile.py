@@ -380,3 +380,27 @@ def test_a_concurrent_adapter_status_write_is_retried_not_overwritten() -> None:
     assert w.kube.conflicts == 1
     status = w.kube.objects[kubeclient.path("kubetune.io/v1alpha1", "Adapter", NS, "bot-v1")]["status"]
     assert status == {"state": "stable", "deployments": ["ml/bot", "ml/other"]}
+
+
+def test_a_stalled_rollout_on_hold_says_so_in_a_condition_and_one_warning(world: World) -> None:
+    url = kubeclient.path("kubetune.io/v1alpha1", "ModelDeployment", NS, "bot")
+    world.kube.objects[url]["spec"]["rollout"] = {
+        "steps": [{"setWeight": 50}, {"analysis": {}}, {"setWeight": 100}],
+        "analysis": {"interval": "1m", "window": "1m"},  # no Prometheus configured: blind
+        "progressDeadline": "5m",
+        "onStalled": "hold",
+    }
+    world.pass_()
+    world.make_available()
+    world.pass_()
+    world.point_at("bot-v2")
+    world.pass_()
+    for _ in range(8):
+        world.make_available()
+        world.pass_(60)
+    stalled = next(c for c in world.status["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] == "True" and stalled["reason"] == "ProgressDeadlineExceeded"
+    assert "progressDeadline is 5m" in stalled["message"]
+    assert world.status["phase"] == "Progressing" and world.status["canaryWeight"] == 50
+    warnings = [e for e in world.kube.events if e[1] == "ProgressDeadlineExceeded"]
+    assert len(warnings) == 1 and warnings[0][0] == "Warning"

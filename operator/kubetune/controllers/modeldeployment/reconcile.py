@@ -171,6 +171,27 @@ class Reconciler:
             )
         elif routed is not None:  # routing by replica ratio again: no route to report on
             new.conditions = [c for c in new.conditions if c.type != ConditionType.ROUTED]
+        stalled = get_condition(new.conditions, ConditionType.STALLED)
+        if decision.stalled is not None:
+            new.conditions = set_condition(
+                new.conditions,
+                ConditionType.STALLED,
+                "True",
+                decision.stalled[0],
+                decision.stalled[1],
+                now=now,
+                generation=generation,
+            )
+        elif stalled is not None and stalled.status == "True":
+            new.conditions = set_condition(
+                new.conditions,
+                ConditionType.STALLED,
+                "False",
+                Reason.RESUMED,
+                "the rollout is no longer stalled",
+                now=now,
+                generation=generation,
+            )
         new.observed_generation = generation
         if decision.clear_annotations:
             self.kube.patch(url, {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}})
