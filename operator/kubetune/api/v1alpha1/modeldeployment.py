@@ -113,6 +113,24 @@ class ServedAdapter(KubeModel):
         return self
 
 
+class RegistrySecret(KubeModel):
+    """Registry credentials for the init containers that pull oci:// base models and adapters."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Name of a Secret in the ModelDeployment's namespace holding a Docker config, e.g. "
+        "one made by `kubectl create secret docker-registry regcred --docker-server=... "
+        "--docker-username=... --docker-password=...`.",
+    )
+    key: str = Field(
+        default=".dockerconfigjson",
+        min_length=1,
+        description='Key of the Secret holding the Docker config JSON ({"auths": {...}}); it is '
+        "mounted as $DOCKER_CONFIG/config.json. Default: .dockerconfigjson.",
+    )
+
+
 class RuntimeSpec(KubeModel):
     """The TGI server each pod runs."""
 
@@ -415,6 +433,11 @@ class ModelDeploymentSpec(KubeModel):
         default_factory=Verification, description="Golden-prompt startup probe."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="Canary rollout of new revisions.")
+    registry_secret: RegistrySecret | None = Field(
+        default=None,
+        description="Credentials for pulling oci:// base models and adapters from a private "
+        "registry, e.g. {name: regcred}. Default: anonymous pulls.",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
