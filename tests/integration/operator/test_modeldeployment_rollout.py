@@ -259,5 +259,10 @@ def test_a_canary_blind_past_its_progress_deadline_is_rolled_back(
     last = status["history"][-1]  # type: ignore[index]
     assert "progressDeadline is 20s" in last["message"], last
     assert status["stableRevision"] == stable_base and status["canaryWeight"] == 0
-    warnings = [e for e in kube.events(namespace, "bot") if e["reason"] == "ProgressDeadlineExceeded"]
-    assert len(warnings) == 1 and warnings[0]["type"] == "Warning", warnings
+
+    def warnings() -> list[dict[str, object]]:
+        return [e for e in kube.events(namespace, "bot") if e["reason"] == "ProgressDeadlineExceeded"]
+
+    # the status is written before the Event
+    wait_for(lambda: warnings() or None, 30, "a ProgressDeadlineExceeded event")
+    assert len(warnings()) == 1 and warnings()[0]["type"] == "Warning", warnings()
