@@ -36,12 +36,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run_parser.add_argument("--lease-namespace", help="namespace of the Lease (default: $POD_NAMESPACE)")
     run_parser.add_argument(
+        "--lease-duration",
+        type=float,
+        default=15.0,
+        help="seconds another replica waits after the last renewal before taking the Lease (default 15)",
+    )
+    run_parser.add_argument(
+        "--lease-renew-deadline",
+        type=float,
+        default=10.0,
+        help="seconds after its last renewal the leader stops; below --lease-duration (default 10)",
+    )
+    run_parser.add_argument(
+        "--lease-retry-period",
+        type=float,
+        default=2.0,
+        help="seconds between tries to acquire or renew the Lease (default 2)",
+    )
+    run_parser.add_argument(
         "--resync-seconds", type=float, default=2.0, help="reconcile active jobs this often (default 2)"
     )
     run_parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if not 0 < args.lease_retry_period < args.lease_renew_deadline < args.lease_duration:
+        raise SystemExit(
+            "kubetune operator run: need 0 < --lease-retry-period < --lease-renew-deadline < "
+            f"--lease-duration (got {args.lease_retry_period}, {args.lease_renew_deadline}, "
+            f"{args.lease_duration}); otherwise two replicas could lead at once. client-go uses 2, 10, 15"
+        )
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -54,5 +78,8 @@ def run(args: argparse.Namespace) -> int:
         metrics_address=(args.metrics_host, args.metrics_port),
         leader_election=args.leader_elect,
         lease_namespace=args.lease_namespace,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.lease_renew_deadline,
+        retry_period=args.lease_retry_period,
         resync_seconds=args.resync_seconds,
     )

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -148,29 +149,61 @@ class Probes:
 class LeaseElection:
     """A ``coordination.k8s.io/v1`` Lease: acquire before reconciling, renew while running.
 
-    Losing the lease (another holder after it expired, or the API unreachable for longer than
-    the lease) sets ``lost``; the caller stops the operator and exits, as client-go does.
+    The timings are client-go's (``leaderelection.LeaderElectionConfig``): another replica may
+    take the Lease ``duration`` seconds after its last renewal, so the holder stops believing
+    it leads ``renew_deadline`` seconds (shorter) after its last successful renewal, whether
+    the renewal failed, hung, or the process was paused; two replicas therefore never lead at
+    once (up to clock rate skew, as in client-go). It tries every ``retry_period`` seconds.
+    Losing the lease sets ``lost``; the caller stops the operator and exits, as client-go does.
     """
 
     def __init__(
-        self, kube: kubeclient.Kube, namespace: str, name: str, identity: str, duration: int = 15
+        self,
+        kube: kubeclient.Kube,
+        namespace: str,
+        name: str,
+        identity: str,
+        duration: float = 15,
+        renew_deadline: float = 10,
+        retry_period: float = 2,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not 0 < renew_deadline < duration:
+            raise ValueError(
+                f"the lease renew deadline ({renew_deadline}s) must be shorter than the lease duration "
+                f"({duration}s), or two replicas could lead at once; client-go uses 10s and 15s"
+            )
+        if not 0 < retry_period < renew_deadline:
+            raise ValueError(
+                f"the lease retry period ({retry_period}s) must be shorter than the renew deadline "
+                f"({renew_deadline}s); client-go uses 2s and 10s"
+            )
         self.kube = kube
         self.url = kubeclient.path("coordination.k8s.io/v1", "Lease", namespace, name)
-        self.namespace, self.name, self.identity, self.duration = namespace, name, identity, duration
+        self.namespace, self.name, self.identity = namespace, name, identity
+        self.duration, self.renew_deadline, self.retry_period = duration, renew_deadline, retry_period
+        self.clock = clock
         self.lost = threading.Event()
         self._stop = threading.Event()
+        self._renewed_at: float | None = None  # clock() before the last successful acquire/renew
 
     @staticmethod
     def _stamp(now: datetime) -> str:
         return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+    def leading(self) -> bool:
+        """Whether this replica may act as leader now: renewed less than renew_deadline ago."""
+        renewed = self._renewed_at
+        return not self.lost.is_set() and renewed is not None and self.clock() - renewed < self.renew_deadline
+
     def try_acquire(self) -> bool:
+        # Taken before the request: the others count the lease from a renewTime no earlier.
+        started = self.clock()
         now = datetime.now(UTC)
         lease = self.kube.get(self.url)
         spec = {
             "holderIdentity": self.identity,
-            "leaseDurationSeconds": self.duration,
+            "leaseDurationSeconds": max(1, math.ceil(self.duration)),
             "renewTime": self._stamp(now),
         }
         if lease is None:
@@ -180,7 +213,7 @@ class LeaseElection:
                 "metadata": {"name": self.name, "namespace": self.namespace},
                 "spec": {**spec, "acquireTime": self._stamp(now)},
             }
-            return self.kube.create(body) is not None
+            return self._held(self.kube.create(body) is not None, started)
         current = lease.get("spec") or {}
         holder = current.get("holderIdentity")
         renewed = current.get("renewTime")
@@ -196,11 +229,16 @@ class LeaseElection:
             spec["acquireTime"] = self._stamp(now)
         body = {"metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]}, "spec": spec}
         try:
-            return self.kube.patch(self.url, body) is not None
+            return self._held(self.kube.patch(self.url, body) is not None, started)
         except kubeclient.ApiError as exc:
             if exc.status == 409:  # someone else renewed in between
                 return False
             raise
+
+    def _held(self, ok: bool, started: float) -> bool:
+        if ok:
+            self._renewed_at = started
+        return ok
 
     def acquire(self, stop: threading.Event) -> bool:
         while not stop.is_set():
@@ -212,24 +250,41 @@ class LeaseElection:
                     return True
             except kubeclient.ApiError as exc:
                 log.warning("lease not acquired", extra=logs.fields(error=str(exc)))
-            stop.wait(self.duration / 3)
+            stop.wait(self.retry_period)
         return False
 
     def renew_forever(self) -> None:
-        last_ok = time.monotonic()
-        while not self._stop.wait(self.duration / 3):
+        """Renew every retry_period; give up (``lost``) when renew_deadline passes without one."""
+        while not self._stop.wait(self.retry_period):
+            if not self.leading():
+                self._give_up("leader lease not renewed within the renew deadline; stopping")
+                return
             try:
                 if self.try_acquire():
-                    last_ok = time.monotonic()
                     continue
-                log.error("leader lease taken by another replica; stopping")
-                self.lost.set()
+                self._give_up("leader lease taken by another replica; stopping")
                 return
             except kubeclient.ApiError as exc:
                 log.warning("lease renewal failed", extra=logs.fields(error=str(exc)))
-                if time.monotonic() - last_ok > self.duration:
-                    self.lost.set()
-                    return
+
+    def watch_deadline(self) -> None:
+        """Set ``lost`` at the renew deadline even while a renewal hangs or the process was paused."""
+        while not self._stop.wait(min(self.retry_period, self.renew_deadline) / 4):
+            if self.lost.is_set():
+                return
+            if not self.leading():
+                self._give_up("leader lease not renewed within the renew deadline; stopping")
+                return
+
+    def start(self) -> None:
+        """Renew and watch the deadline in background threads (after :meth:`acquire`)."""
+        threading.Thread(target=self.renew_forever, name="kubetune-lease", daemon=True).start()
+        threading.Thread(target=self.watch_deadline, name="kubetune-lease-deadline", daemon=True).start()
+
+    def _give_up(self, message: str) -> None:
+        if not self.lost.is_set():
+            log.error(message, extra=logs.fields(lease=self.name, identity=self.identity))
+        self.lost.set()
 
     def release(self) -> None:
         self._stop.set()
@@ -246,6 +301,9 @@ def run(
     leader_election: bool = False,
     lease_namespace: str | None = None,
     lease_name: str = "kubetune-operator",
+    lease_duration: float = 15,
+    renew_deadline: float = 10,
+    retry_period: float = 2,
     resync_seconds: float = 2.0,
     stop_flag: threading.Event | None = None,
     ready_flag: threading.Event | None = None,
@@ -263,10 +321,18 @@ def run(
         if leader_election:
             identity = f"{socket.gethostname()}-{os.getpid()}"
             ns = lease_namespace or os.environ.get("POD_NAMESPACE") or "default"
-            election = LeaseElection(op.reconciler.kube, ns, lease_name, identity)
+            election = LeaseElection(
+                op.reconciler.kube,
+                ns,
+                lease_name,
+                identity,
+                duration=lease_duration,
+                renew_deadline=renew_deadline,
+                retry_period=retry_period,
+            )
             if not election.acquire(stop):
                 return 0
-            threading.Thread(target=election.renew_forever, name="kubetune-lease", daemon=True).start()
+            election.start()
             threading.Thread(target=_stop_when, args=(election.lost, stop), daemon=True).start()
         kopf_ready = threading.Event()
         threading.Thread(target=_mark_ready, args=(kopf_ready, probes, ready_flag), daemon=True).start()

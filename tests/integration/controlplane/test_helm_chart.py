@@ -129,6 +129,9 @@ def test_defaults_render_a_cluster_wide_operator_with_two_electing_replicas(helm
     assert container["command"] == ["kubetune"]
     assert container["args"][:2] == ["operator", "run"]
     assert "--leader-elect" in container["args"] and "--lease-namespace=kubetune" in container["args"]
+    # client-go's timings: the leader stops (renew deadline) before another may take over
+    for flag in ("--lease-duration=15", "--lease-renew-deadline=10", "--lease-retry-period=2"):
+        assert flag in container["args"]
     assert not any(a.startswith("--namespace") for a in container["args"])  # cluster-wide
     env = env_of(dep)
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
@@ -206,6 +209,25 @@ def test_two_replicas_without_leader_election_are_refused(helm: str) -> None:
     result = run_helm(helm, "template", "kt", str(CHART), "--set", "leaderElection.enabled=false")
     assert result.returncode != 0
     assert "needs leaderElection.enabled=true" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("leaderElection.renewDeadline=15",),
+        ("leaderElection.leaseDuration=8",),
+        ("leaderElection.retryPeriod=10",),
+    ],
+)
+def test_lease_timings_that_could_let_two_replicas_lead_are_refused(
+    helm: str, values: tuple[str, ...]
+) -> None:
+    args = ["template", "kt", str(CHART)]
+    for value in values:
+        args += ["--set", value]
+    result = run_helm(helm, *args)
+    assert result.returncode != 0
+    assert "retryPeriod < renewDeadline < leaseDuration" in result.stderr
 
 
 # --- the API server's view --------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 A new adapter goes through the canary to stable and the old revision is removed; an adapter
 that answers like the base model never passes the verifier and is rolled back while the stable
-pods keep serving; an analysis step with no Prometheus holds until a manual promote. The
-Prometheus-judged canary is the end-to-end level's (tests/e2e).
+pods keep serving; an analysis step with no Prometheus holds until a manual promote, or until
+its progress deadline rolls it back; a promotion from a last step below 100% keeps the old
+stable until the new one has all its pods available. The Prometheus-judged canary is the
+end-to-end level's (tests/e2e).
 """
 
 from __future__ import annotations
@@ -182,3 +184,85 @@ def test_analysis_without_prometheus_holds_until_a_manual_promote(
     annotations = get_mdep(kube, namespace, "bot")["metadata"].get("annotations") or {}
     assert "kubetune.io/promote" not in annotations
     assert status_of(kube, namespace, "bot")["history"][-1]["action"] == "Promoted"
+
+
+def test_promotion_from_a_last_step_below_100_keeps_the_old_stable_until_the_new_one_is_available(
+    kube: Kube, namespace: str, stable_base: str, adapter_dirs: dict[str, Path], adapter_registry: str
+) -> None:
+    assert adapter_registry.startswith("oci://"), "needs the docker-registry Debian package"
+    kube.patch(MDEP.format(ns=namespace) + "/bot", {"spec": {"replicas": 2}})
+
+    def available(rev: str) -> int:
+        dep = deployments(kube, namespace, "bot").get(rev) or {}
+        return int((dep.get("status") or {}).get("availableReplicas") or 0)
+
+    wait_for(lambda: available(stable_base) == 2, 120, "2 stable pods")
+    register_adapter(kube, namespace, "bot-v3", adapter_dirs["working"], adapter_registry)
+    kube.patch(
+        MDEP.format(ns=namespace) + "/bot",
+        {
+            "spec": {
+                "adapters": [{"name": "bot", "adapter": "bot-v3"}],
+                "rollout": {"steps": [{"setWeight": 50}]},  # promoted with 1 of its 2 pods
+            }
+        },
+    )
+    canary = wait_for(
+        lambda: status_of(kube, namespace, "bot").get("canaryRevision"), 30, "a canary revision"
+    )
+    both_after_promotion = 0
+
+    def handed_over() -> bool:
+        nonlocal both_after_promotion
+        st = status_of(kube, namespace, "bot")
+        assert st.get("phase") != "RolledBack", dump(kube, namespace, "bot")
+        if st.get("stableRevision") != canary:
+            return False
+        deps = deployments(kube, namespace, "bot")
+        new = deps[canary]
+        new_available = int((new.get("status") or {}).get("availableReplicas") or 0)
+        if stable_base in deps:
+            both_after_promotion += 1
+            return False
+        # the old stable is gone only once the new one carries the full load
+        assert new_available == new["spec"]["replicas"] == 2, dump(kube, namespace, "bot")
+        return True
+
+    wait_for(handed_over, 240, "promoted, then the old stable removed")
+    assert both_after_promotion > 0  # the old stable was seen serving after the promotion
+
+
+def test_a_canary_blind_past_its_progress_deadline_is_rolled_back(
+    kube: Kube, namespace: str, stable_base: str, adapter_dirs: dict[str, Path], adapter_registry: str
+) -> None:
+    assert adapter_registry.startswith("oci://"), "needs the docker-registry Debian package"
+    register_adapter(kube, namespace, "bot-v4", adapter_dirs["working"], adapter_registry)
+    kube.patch(
+        MDEP.format(ns=namespace) + "/bot",
+        {
+            "spec": {
+                "adapters": [{"name": "bot", "adapter": "bot-v4"}],
+                "rollout": {  # no Prometheus: every analysis holds
+                    "steps": [{"setWeight": 50}, {"analysis": {}}, {"setWeight": 100}],
+                    "analysis": {"interval": "2s", "window": "30s"},
+                    "progressDeadline": "20s",
+                },
+            }
+        },
+    )
+
+    def rolled_back() -> dict[str, object] | None:
+        st = status_of(kube, namespace, "bot")
+        return st if st.get("phase") == "RolledBack" else None
+
+    status = wait_for(rolled_back, 240, "the stalled canary rolled back")
+    last = status["history"][-1]  # type: ignore[index]
+    assert "progressDeadline is 20s" in last["message"], last
+    assert status["stableRevision"] == stable_base and status["canaryWeight"] == 0
+
+    def warnings() -> list[dict[str, object]]:
+        return [e for e in kube.events(namespace, "bot") if e["reason"] == "ProgressDeadlineExceeded"]
+
+    # the status is written before the Event
+    wait_for(lambda: warnings() or None, 30, "a ProgressDeadlineExceeded event")
+    assert len(warnings()) == 1 and warnings()[0]["type"] == "Warning", warnings()

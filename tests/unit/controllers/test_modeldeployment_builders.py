@@ -162,3 +162,68 @@ def test_children_match_golden() -> None:
     assert text == path.read_text(), (
         f"{path} differs; if intended, regenerate with UPDATE_GOLDEN=1 and review"
     )
+
+
+def _pod(mdep: ModelDeployment) -> dict[str, Any]:
+    return builders.deployment(mdep, "rev1", "stable", 1, {"bot": DIGEST})["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def _tgi_args(mdep: ModelDeployment) -> list[str]:
+    return list(_pod(mdep)["containers"][0]["args"])
+
+
+def test_a_hugging_face_revision_reaches_tgi_as_revision() -> None:
+    args = _tgi_args(make(baseModel={"uri": "hf://meta-llama/Llama-3.2-1B@a1b2c3d"}))
+    assert args[args.index("--model-id") + 1] == "meta-llama/Llama-3.2-1B"
+    assert args[args.index("--revision") + 1] == "a1b2c3d"
+    assert "--revision" not in _tgi_args(make(baseModel={"uri": "hf://meta-llama/Llama-3.2-1B"}))
+
+
+def test_pull_containers_read_the_registry_secret_mounted_where_docker_config_points() -> None:
+    pod = _pod(make(registrySecret={"name": "regcred"}))
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"] == {
+        "secretName": "regcred",
+        "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+    }
+    assert len(pod["initContainers"]) == 2  # base model and adapter
+    for init in pod["initContainers"]:
+        env = {e["name"]: e["value"] for e in init["env"]}
+        mounts = {m["name"]: m for m in init["volumeMounts"]}
+        assert mounts[volume["name"]]["mountPath"] == env["DOCKER_CONFIG"]
+        assert mounts[volume["name"]]["readOnly"] is True
+
+
+def test_without_a_registry_secret_docker_config_points_nowhere_unmounted() -> None:
+    pod = _pod(make())
+    for init in pod["initContainers"]:
+        mounted = {m["mountPath"] for m in init["volumeMounts"]}
+        for e in init["env"]:
+            if e["name"] == "DOCKER_CONFIG":
+                assert e["value"] in mounted
+
+
+def test_a_registry_secret_is_part_of_the_revision_and_its_absence_keeps_old_hashes() -> None:
+    rev = builders.revision(make(), {"bot": DIGEST})
+    assert rev == "94bde4ac7e"  # as before registrySecret existed: no canary on operator upgrade
+    assert builders.revision(make(registrySecret={"name": "regcred"}), {"bot": DIGEST}) != rev
+
+
+def test_every_container_passes_the_restricted_pod_security_standard() -> None:
+    pod = _pod(make(baseModel={"uri": "pvc://models/llama"}, registrySecret={"name": "regcred"}))
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True and psc["runAsUser"] != 0
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    containers = [*pod["initContainers"], *pod["containers"]]
+    assert {c["name"] for c in containers} == {"pull-adapter-bot", "tgi", "verifier"}
+    for c in containers:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False, c["name"]
+        assert sc["capabilities"] == {"drop": ["ALL"]}, c["name"]
+        assert sc.get("runAsUser", psc["runAsUser"]) != 0 and sc.get("runAsNonRoot", True) is True
+        assert sc.get("seccompProfile", psc["seccompProfile"])["type"] == "RuntimeDefault"
+    by_name = {c["name"]: c for c in containers}
+    assert by_name["pull-adapter-bot"]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert by_name["verifier"]["securityContext"]["readOnlyRootFilesystem"] is True
+    allowed = {"emptyDir", "secret", "persistentVolumeClaim", "configMap"}
+    assert all(set(v) - {"name"} <= allowed for v in pod["volumes"])

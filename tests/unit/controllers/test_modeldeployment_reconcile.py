@@ -399,3 +399,89 @@ def test_a_child_the_api_server_refuses_is_invalid_spec_not_an_endless_retry(wor
     assert [e[1] for e in world.kube.events] == ["InvalidSpec"]
     world.pass_()
     assert [e[1] for e in world.kube.events] == ["InvalidSpec"]  # one event, not one per pass
+
+
+def test_a_stalled_rollout_on_hold_says_so_in_a_condition_and_one_warning(world: World) -> None:
+    url = kubeclient.path("kubetune.io/v1alpha1", "ModelDeployment", NS, "bot")
+    world.kube.objects[url]["spec"]["rollout"] = {
+        "steps": [{"setWeight": 50}, {"analysis": {}}, {"setWeight": 100}],
+        "analysis": {"interval": "1m", "window": "1m"},  # no Prometheus configured: blind
+        "progressDeadline": "5m",
+        "onStalled": "hold",
+    }
+    world.pass_()
+    world.make_available()
+    world.pass_()
+    world.point_at("bot-v2")
+    world.pass_()
+    for _ in range(8):
+        world.make_available()
+        world.pass_(60)
+    stalled = next(c for c in world.status["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] == "True" and stalled["reason"] == "ProgressDeadlineExceeded"
+    assert "progressDeadline is 5m" in stalled["message"]
+    assert world.status["phase"] == "Progressing" and world.status["canaryWeight"] == 50
+    warnings = [e for e in world.kube.events if e[1] == "ProgressDeadlineExceeded"]
+    assert len(warnings) == 1 and warnings[0][0] == "Warning"
+
+
+def _promoted_from_half(gateway: bool) -> tuple[World, str, str]:
+    """replicas 4, one step of 50%: promotion finds the canary with 2 of the 4 pods it needs."""
+    w = World()
+    w.kube.create(adapter("bot-v2", REF2))
+    routing = {"trafficRouting": {"gateway": {"parentRefs": [{"name": "gw"}]}}} if gateway else {}
+    w.kube.create(mdep(replicas=4, rollout={"steps": [{"setWeight": 50}], **routing}))
+    w.pass_()
+    w.make_available()
+    w.pass_()
+    (old,) = w.deployments()
+    w.point_at("bot-v2")
+    w.pass_()  # canary at 50%
+    new = w.status["canaryRevision"]
+    w.make_available()
+    w.pass_()  # the last step is done: promoted, and the new stable is scaled to 4
+    assert w.status["phase"] == "Healthy" and w.status["stableRevision"] == new
+    return w, old, new
+
+
+def _set_available(w: World, rev: str, count: int) -> None:
+    name = w.deployments()[rev]["metadata"]["name"]
+    w.kube.objects[kubeclient.path("apps/v1", "Deployment", NS, name)]["status"] = {
+        "availableReplicas": count
+    }
+
+
+def test_promotion_keeps_the_old_stable_serving_until_the_new_one_is_fully_available() -> None:
+    w, old, new = _promoted_from_half(gateway=False)
+    replicas = {r: d["spec"]["replicas"] for r, d in w.deployments().items()}
+    assert replicas == {old: 2, new: 4}  # the old stable's 2 pods were not cut
+    _set_available(w, new, 3)
+    w.pass_()
+    assert set(w.deployments()) == {old, new} and w.deployments()[old]["spec"]["replicas"] == 2
+    _set_available(w, new, 4)
+    w.pass_()
+    assert set(w.deployments()) == {new}
+
+
+def test_with_a_gateway_the_route_moves_to_the_promoted_revision_as_its_pods_become_available() -> None:
+    w, old, new = _promoted_from_half(gateway=True)
+
+    def route() -> tuple[str, str, dict[str, int]]:
+        stable = w.kube.get(kubeclient.path("v1", "Service", NS, "bot-stable"))
+        canary = w.kube.get(kubeclient.path("v1", "Service", NS, "bot-canary"))
+        r = w.kube.get(kubeclient.path("gateway.networking.k8s.io/v1", "HTTPRoute", NS, "bot"))
+        assert stable and canary and r
+        weights = {b["name"]: b["weight"] for b in r["spec"]["rules"][-1]["backendRefs"]}
+        rev = builders.LABEL_REVISION
+        return stable["spec"]["selector"][rev], canary["spec"]["selector"][rev], weights
+
+    w.pass_()
+    assert route() == (old, new, {"bot-stable": 50, "bot-canary": 50})  # 2 of 4 new pods available
+    _set_available(w, new, 3)
+    w.pass_()
+    assert route() == (old, new, {"bot-stable": 25, "bot-canary": 75})
+    _set_available(w, new, 4)
+    w.pass_()
+    w.pass_()
+    assert set(w.deployments()) == {new}
+    assert route() == (new, new, {"bot-stable": 100, "bot-canary": 0})

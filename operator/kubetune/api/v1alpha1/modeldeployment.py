@@ -52,6 +52,7 @@ class ConditionType:
     PROGRESSING = "Progressing"
     ANALYSIS = "AnalysisHealthy"
     ROUTED = "Routed"
+    STALLED = "Stalled"
 
 
 class Reason:
@@ -75,6 +76,8 @@ class Reason:
     AVAILABLE = "Available"
     GATEWAY_API_MISSING = "GatewayAPIMissing"
     ROUTE_WRITTEN = "RouteWritten"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    TOO_MANY_INCONCLUSIVE = "TooManyInconclusive"
 
 
 class ServedAdapter(KubeModel):
@@ -125,6 +128,24 @@ class ServedAdapter(KubeModel):
                 f"adapters[{self.name}]: set exactly one of adapter (an Adapter name) or ref (an oci:// reference)"
             )
         return self
+
+
+class RegistrySecret(KubeModel):
+    """Registry credentials for the init containers that pull oci:// base models and adapters."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Name of a Secret in the ModelDeployment's namespace holding a Docker config, e.g. "
+        "one made by `kubectl create secret docker-registry regcred --docker-server=... "
+        "--docker-username=... --docker-password=...`.",
+    )
+    key: str = Field(
+        default=".dockerconfigjson",
+        min_length=1,
+        description='Key of the Secret holding the Docker config JSON ({"auths": {...}}); it is '
+        "mounted as $DOCKER_CONFIG/config.json. Default: .dockerconfigjson.",
+    )
 
 
 class RuntimeSpec(KubeModel):
@@ -285,6 +306,15 @@ class AnalysisSpec(KubeModel):
         default="hold",
         description="What an Inconclusive analysis does: hold (retry next interval), rollback or promote. Default: hold.",
     )
+    max_inconclusive: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Consecutive analyses that are Inconclusive or find Prometheus unreachable after "
+        "which the rollout is stalled, and spec.rollout.onStalled applies (rollback or hold). A passing "
+        "or failing analysis resets the count. Default: unset (only progressDeadline bounds a "
+        "rollout). Example: 10.",
+    )
     builtin: BuiltinChecks = Field(default_factory=BuiltinChecks, description="Built-in TGI checks.")
     metrics: list[CustomMetric] = Field(
         default_factory=list, max_length=20, description="Custom PromQL checks."
@@ -362,6 +392,21 @@ class RolloutSpec(KubeModel):
     traffic_routing: TrafficRouting = Field(
         default_factory=TrafficRouting, description="How weights reach traffic."
     )
+    progress_deadline: Duration | None = Field(
+        default="30m",
+        description="Longest time a canary may go without progress (a step begun, an analysis "
+        "passed) before the rollout is stalled and spec.rollout.onStalled applies. Time in a pause "
+        "step does not count; time waiting for canary pods or for a conclusive analysis "
+        "(Prometheus unreachable, too few samples) does. Null disables it. Default: 30m. "
+        "Example: 1h.",
+    )
+    on_stalled: Literal["rollback", "hold"] = Field(
+        default="rollback",
+        description="What a stalled rollout (progressDeadline passed, or analysis.maxInconclusive "
+        "reached) does: rollback (traffic back to stable, canary scaled to 0) or hold (keep the "
+        "current weight, set condition Stalled=True and record a Warning Event; a later passing "
+        "analysis resumes the rollout). Default: rollback.",
+    )
 
     @model_validator(mode="after")
     def _weights(self) -> Self:
@@ -376,6 +421,14 @@ class RolloutSpec(KubeModel):
                         "weights must not decrease (a rollback is the analysis' job)"
                     )
                 last = step.set_weight
+        if self.progress_deadline is not None and parse_duration(self.progress_deadline) <= parse_duration(
+            self.analysis.interval
+        ):
+            raise ValueError(
+                f"spec.rollout.progressDeadline ({self.progress_deadline}) must be longer than "
+                f"spec.rollout.analysis.interval ({self.analysis.interval}): the first analysis of a "
+                "step runs one interval after it began, so the rollout would stall before it"
+            )
         return self
 
 
@@ -397,6 +450,11 @@ class ModelDeploymentSpec(KubeModel):
         default_factory=Verification, description="Golden-prompt startup probe."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="Canary rollout of new revisions.")
+    registry_secret: RegistrySecret | None = Field(
+        default=None,
+        description="Credentials for pulling oci:// base models and adapters from a private "
+        "registry, e.g. {name: regcred}. Default: anonymous pulls.",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
@@ -442,6 +500,10 @@ class AnalysisStatus(KubeModel):
     failures: int = Field(default=0, description="Failed analyses in this rollout.")
     inconclusive: int = Field(default=0, description="Inconclusive analyses in this rollout.")
     passes: int = Field(default=0, description="Consecutive passing analyses in the current step.")
+    consecutive_inconclusive: int = Field(
+        default=0,
+        description="Inconclusive analyses (Prometheus unreachable included) since the last conclusive one.",
+    )
 
 
 class HistoryEntry(KubeModel):
@@ -466,6 +528,11 @@ class ModelDeploymentStatus(KubeModel):
     canary_weight: int = Field(default=0, description="Percent of traffic sent to the canary.")
     current_step: int | None = Field(default=None, description="Index into spec.rollout.steps.")
     step_started_at: str | None = Field(default=None, description="When the current step began.")
+    progressed_at: str | None = Field(
+        default=None,
+        description="When the rollout last made progress (a step began or an analysis passed); "
+        "spec.rollout.progressDeadline counts from here.",
+    )
     analysis: AnalysisStatus | None = Field(default=None, description="Latest analysis.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Recent decisions, newest last.")
     conditions: list[Condition] = Field(default_factory=list, description="Latest observations.")

@@ -27,6 +27,10 @@ Track = Literal["stable", "canary"]
 
 MODELS_DIR = "/models"
 ADAPTERS_DIR = "/adapters"
+REGISTRY_AUTH_DIR = "/var/run/kubetune/registry"
+# The UID and GID the pods run as: the restricted Pod Security Standard forbids root, and the
+# TGI image's own user is root, so runAsNonRoot alone would keep it from starting.
+RUN_AS = 1000
 VERIFIER_PORT = 8090
 STARTUP_PERIOD_SECONDS = 5
 PVC_ROOT = "/mnt/pvc"
@@ -56,6 +60,10 @@ def revision(mdep: ModelDeployment, adapter_refs: dict[str, str]) -> str:
         "resources": spec.resources.to_wire(),
         "verification": spec.verification.to_wire(),
     }
+    if spec.registry_secret is not None:
+        # part of the pods (a mount), and a canary that failed to pull must be retried once the
+        # credentials are added; absent, old revisions keep their hash
+        served["registrySecret"] = spec.registry_secret.to_wire()
     blob = json.dumps(served, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:10]
 
@@ -101,42 +109,64 @@ def _meta(mdep: ModelDeployment, name: str, lab: dict[str, str]) -> Manifest:
     }
 
 
-def _model_id(mdep: ModelDeployment) -> tuple[str, list[Manifest], str | None]:
-    """TGI's --model-id, the init container that fetches the base model when TGI cannot, and
-    the PersistentVolumeClaim the model is read from (``pvc://claim/path``), if any."""
+def _model_id(mdep: ModelDeployment) -> tuple[list[str], list[Manifest], str | None]:
+    """TGI's --model-id (and --revision), the init container that fetches the base model when
+    TGI cannot, and the PersistentVolumeClaim the model is read from (``pvc://claim/path``)."""
     uri = mdep.spec.base_model.uri
     if uri.startswith("hf://"):
-        ident = uri.removeprefix("hf://").split("@", 1)[0]
-        return ident, [], None
+        ident, _, rev = uri.removeprefix("hf://").partition("@")
+        return ["--model-id", ident, *(["--revision", rev] if rev else [])], [], None
     if uri.startswith("oci://"):
         target = f"{MODELS_DIR}/base"
-        return target, [_pull("pull-base-model", uri, target)], None
+        return ["--model-id", target], [_pull(mdep, "pull-base-model", uri, target)], None
     if uri.startswith("pvc://"):
         claim, _, path = uri.removeprefix("pvc://").partition("/")
-        return f"{PVC_ROOT}/{claim}/{path}".rstrip("/"), [], claim
-    return uri, [], None
+        return ["--model-id", f"{PVC_ROOT}/{claim}/{path}".rstrip("/")], [], claim
+    return ["--model-id", uri], [], None
 
 
-def _pull(name: str, ref: str, target: str) -> Manifest:
+def _pull(mdep: ModelDeployment, name: str, ref: str, target: str) -> Manifest:
+    env: list[Manifest] = []
+    mounts: list[Manifest] = [
+        {"name": "models", "mountPath": MODELS_DIR},
+        {"name": "adapters", "mountPath": ADAPTERS_DIR},
+    ]
+    if mdep.spec.registry_secret is not None:
+        env.append({"name": "DOCKER_CONFIG", "value": REGISTRY_AUTH_DIR})
+        mounts.append({"name": "registry-auth", "mountPath": REGISTRY_AUTH_DIR, "readOnly": True})
     return {
         "name": name,
         "image": DEFAULT_KUBETUNE_IMAGE,
         "command": ["kubetune", "registry", "pull", ref, target],
-        "env": [{"name": "DOCKER_CONFIG", "value": "/var/run/kubetune/registry"}],
-        "volumeMounts": [
-            {"name": "models", "mountPath": MODELS_DIR},
-            {"name": "adapters", "mountPath": ADAPTERS_DIR},
-        ],
-        "securityContext": _security_context(),
+        "env": env,
+        "volumeMounts": mounts,
+        # kubetune's own containers write only to their volumes (a pull stages inside its target)
+        "securityContext": _security_context(read_only_root=True),
     }
 
 
-def _security_context() -> Manifest:
+def _pod_security_context() -> Manifest:
+    """Pod-level settings of the ``restricted`` Pod Security Standard."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _security_context(*, read_only_root: bool) -> Manifest:
+    """Container-level settings of the ``restricted`` Pod Security Standard.
+
+    TGI keeps a writable root filesystem: its launcher puts the shards' sockets in /tmp, and
+    an emptyDir over /tmp is not an option on every runtime (docs/modeldeployment.md).
+    """
     return {
         "allowPrivilegeEscalation": False,
-        "runAsNonRoot": True,
-        "runAsUser": 1000,
         "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": read_only_root,
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
@@ -164,13 +194,13 @@ def deployment(
     lora: list[str] = []
     for a in spec.adapters:
         target = f"{ADAPTERS_DIR}/{a.name}"
-        inits.append(_pull(f"pull-adapter-{a.name}", a.ref or adapter_refs[a.name], target))
+        inits.append(_pull(mdep, f"pull-adapter-{a.name}", a.ref or adapter_refs[a.name], target))
         lora.append(f"{a.name}={target}")
     for init in inits:
         init["image"] = kubetune_image
         if insecure_registry:
             init["env"].append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": "true"})
-    args = ["--model-id", model_id, "--port", str(rt.port), "--hostname", "0.0.0.0"]
+    args = [*model_id, "--port", str(rt.port), "--hostname", "0.0.0.0"]
     args += ["--max-concurrent-requests", str(rt.max_concurrent_requests)]
     if rt.quantize:
         args += ["--quantize", rt.quantize]
@@ -179,7 +209,11 @@ def deployment(
     if rt.max_total_tokens is not None:
         args += ["--max-total-tokens", str(rt.max_total_tokens)]
     args += rt.args
-    env: list[Manifest] = [{"name": "HF_HOME", "value": f"{MODELS_DIR}/hf"}]
+    env: list[Manifest] = [
+        {"name": "HF_HOME", "value": f"{MODELS_DIR}/hf"},
+        # UID 1000 has no home in the TGI image; caches under ~ (outlines, triton) go to a volume
+        {"name": "HOME", "value": f"{MODELS_DIR}/home"},
+    ]
     if lora:
         env.append({"name": "LORA_ADAPTERS", "value": ",".join(lora)})
     if spec.base_model.secret_ref is not None:
@@ -198,6 +232,14 @@ def deployment(
         {"name": "adapters", "mountPath": ADAPTERS_DIR},
     ]
     volumes: list[Manifest] = [{"name": "models", "emptyDir": {}}, {"name": "adapters", "emptyDir": {}}]
+    if spec.registry_secret is not None:
+        auth = spec.registry_secret
+        volumes.append(
+            {
+                "name": "registry-auth",
+                "secret": {"secretName": auth.name, "items": [{"key": auth.key, "path": "config.json"}]},
+            }
+        )
     if claim is not None:
         mounts.append({"name": "base-model", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True})
         volumes.append(
@@ -216,6 +258,7 @@ def deployment(
             "periodSeconds": 10,
             "failureThreshold": 6,
         },
+        "securityContext": _security_context(read_only_root=False),
     }
     if amounts:
         server["resources"] = {"requests": dict(amounts), "limits": dict(amounts)}
@@ -249,13 +292,14 @@ def deployment(
                     "failureThreshold": startup_failures(mdep),
                 },
                 "terminationMessagePolicy": "File",
-                "securityContext": _security_context(),
+                "securityContext": _security_context(read_only_root=True),
             }
         )
     # Pods carry no track label: a canary's pods become the stable ones on promotion without a
     # restart, so the track lives on the Deployment (patched) and Services select by revision.
     pod_labels = labels(mdep, rev)
     pod: Manifest = {
+        "securityContext": _pod_security_context(),
         "initContainers": inits,
         "containers": containers,
         "volumes": volumes,

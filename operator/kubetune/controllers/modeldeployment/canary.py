@@ -6,7 +6,13 @@ waits for ``intervals`` consecutive passing analyses. While the canary takes tra
 analysis counts: a Fail adds to ``failures`` and ``failureLimit`` failures roll back, keeping
 the stable pods; Inconclusive follows ``onInconclusive``; Prometheus unreachable always holds
 (it can never promote). ``kubetune.io/promote: "true"`` skips the current step,
-``"full"`` promotes at once; ``kubetune.io/abort`` rolls back. Pure: no I/O, no clock.
+``"full"`` promotes at once; ``kubetune.io/abort`` rolls back.
+
+No rollout is endless: a canary that goes ``progressDeadline`` without progress (a step begun,
+an analysis passed; time in a pause step does not count) or sees ``analysis.maxInconclusive``
+inconclusive analyses in a row (Prometheus unreachable included) is stalled, and ``onStalled``
+says what that does: roll back, or hold with a ``Stalled`` condition and one Warning Event.
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from kubetune.api.v1alpha1.base import parse_duration, rfc3339
+from kubetune.api.v1alpha1.base import get_condition, parse_duration, rfc3339
 from kubetune.api.v1alpha1.modeldeployment import (
     AnalysisStatus,
+    ConditionType,
     HistoryEntry,
     MetricVerdict,
     ModelDeploymentStatus,
@@ -65,12 +72,17 @@ class Event:
 
 @dataclass
 class Decision:
-    """The next status, the events to record, when to look again, annotations to clear."""
+    """The next status, the events to record, when to look again, annotations to clear.
+
+    ``stalled`` is (reason, message) while a stalled rollout holds (``onStalled: hold``);
+    reconcile turns it into the ``Stalled`` condition.
+    """
 
     status: ModelDeploymentStatus
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
     clear_annotations: list[str] = field(default_factory=list)
+    stalled: tuple[str, str] | None = None
 
 
 def analysis_due(rollout: RolloutSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
@@ -106,6 +118,7 @@ class _Machine:
         self.events: list[Event] = []
         self.requeue: float | None = None
         self.clear: list[str] = []
+        self.stalled: tuple[str, str] | None = None
 
     def record(self, action: str, message: str, reason: str, warning: bool = False) -> None:
         rev = self.s.canary_revision or self.s.stable_revision or ""
@@ -121,6 +134,7 @@ class _Machine:
     def enter_step(self, index: int) -> None:
         self.s.current_step = index
         self.s.step_started_at = rfc3339(self.now)
+        self.s.progressed_at = rfc3339(self.now)
         if self.s.analysis:
             self.s.analysis = self.s.analysis.model_copy(update={"passes": 0})
 
@@ -130,6 +144,7 @@ class _Machine:
         self.s.canary_weight = 0
         self.s.current_step = None
         self.s.step_started_at = None
+        self.s.progressed_at = None
         self.s.phase = "Healthy"
         self.record("Promoted", message, reason)
 
@@ -202,7 +217,51 @@ def advance(
     interval = parse_duration(rollout.analysis.interval)
     if s.canary_revision is not None and s.phase in ("Progressing", "Paused"):
         m.wake(interval)
-    return Decision(s, m.events, m.requeue, m.clear)
+        _check_stalled(m, status)
+    return Decision(s, m.events, m.requeue, m.clear, m.stalled)
+
+
+def _check_stalled(m: _Machine, before: ModelDeploymentStatus) -> None:
+    """Roll back or hold a rollout that stopped making progress (``onStalled``)."""
+    s = m.s
+    spec = m.rollout
+    why: tuple[str, str] | None = None
+    limit = spec.analysis.max_inconclusive
+    count = s.analysis.consecutive_inconclusive if s.analysis else 0
+    if limit is not None and count >= limit:
+        why = (
+            Reason.TOO_MANY_INCONCLUSIVE,
+            f"{count} analyses in a row were inconclusive or could not reach Prometheus "
+            f"(spec.rollout.analysis.maxInconclusive is {limit})",
+        )
+    elif spec.progress_deadline is not None and s.phase == "Progressing":
+        # a pause step waits on purpose; the clock starts again when the next step begins
+        since = s.progressed_at or s.step_started_at
+        if since is None:
+            s.progressed_at = since = rfc3339(m.now)
+        deadline = parse_duration(spec.progress_deadline)
+        idle = (m.now - _parse(since)).total_seconds()
+        if idle >= deadline:
+            why = (
+                Reason.PROGRESS_DEADLINE_EXCEEDED,
+                f"no progress for {int(idle)}s at step {s.current_step}, weight {s.canary_weight}% "
+                f"(spec.rollout.progressDeadline is {spec.progress_deadline})",
+            )
+        else:
+            m.wake(deadline - idle)
+    was = get_condition(before.conditions, ConditionType.STALLED)
+    held = was is not None and was.status == "True"
+    if why is None:
+        if held:
+            m.record("Resumed", "the rollout is making progress again", Reason.RESUMED)
+        return
+    reason, message = why
+    if spec.on_stalled == "rollback":
+        m.rollback(f"rollout stalled: {message}", reason)
+        return
+    m.stalled = (reason, f"holding at weight {s.canary_weight}% (onStalled is hold): {message}")
+    if not held:
+        m.record("Stalled", m.stalled[1], reason, warning=True)
 
 
 def _present(observed: Observed) -> list[str]:
@@ -221,7 +280,12 @@ def _apply_analysis(m: _Machine, outcome: AnalysisOutcome) -> bool:
     prev = s.analysis or AnalysisStatus()
     if not outcome.reachable:
         s.analysis = prev.model_copy(
-            update={"time": rfc3339(m.now), "verdict": "Inconclusive", "metrics": []}
+            update={
+                "time": rfc3339(m.now),
+                "verdict": "Inconclusive",
+                "metrics": [],
+                "consecutive_inconclusive": prev.consecutive_inconclusive + 1,
+            }
         )
         m.record(
             "Hold",
@@ -243,7 +307,10 @@ def _apply_analysis(m: _Machine, outcome: AnalysisOutcome) -> bool:
         failures=failures,
         inconclusive=inconclusive,
         passes=passes,
+        consecutive_inconclusive=prev.consecutive_inconclusive + 1 if verdict == "Inconclusive" else 0,
     )
+    if verdict == "Pass":
+        s.progressed_at = rfc3339(m.now)
     failed = [f"{v.name} ({v.message})" for v in outcome.metrics if v.verdict == "Fail"]
     if verdict == "Fail":
         if failures >= spec.failure_limit:

@@ -185,6 +185,27 @@ class Reconciler:
             )
         elif routed is not None:  # routing by replica ratio again: no route to report on
             new.conditions = [c for c in new.conditions if c.type != ConditionType.ROUTED]
+        stalled = get_condition(new.conditions, ConditionType.STALLED)
+        if decision.stalled is not None:
+            new.conditions = set_condition(
+                new.conditions,
+                ConditionType.STALLED,
+                "True",
+                decision.stalled[0],
+                decision.stalled[1],
+                now=now,
+                generation=generation,
+            )
+        elif stalled is not None and stalled.status == "True":
+            new.conditions = set_condition(
+                new.conditions,
+                ConditionType.STALLED,
+                "False",
+                Reason.RESUMED,
+                "the rollout is no longer stalled",
+                now=now,
+                generation=generation,
+            )
         new.observed_generation = generation
         if decision.clear_annotations:
             self.kube.patch(url, {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}})
@@ -388,9 +409,23 @@ class Reconciler:
                 self.kube.patch(
                     kubeclient.path("apps/v1", "Deployment", ns, current["metadata"]["name"]), patch
                 )
+        # After a promotion the old stable keeps serving until the new stable carries the full
+        # load: promoted from a last step below 100%, it still has only the canary's share of pods.
+        stable_dep = deployments.get(new.stable_revision or "")
+        handed_over = stable_dep is not None and fully_available(stable_dep, stable_n)
+        retiring: str | None = None
         for rev, dep in deployments.items():
-            if rev not in wanted:
-                self.kube.delete(kubeclient.path("apps/v1", "Deployment", ns, dep["metadata"]["name"]))
+            if rev in wanted:
+                continue
+            if not handed_over and int((dep.get("spec") or {}).get("replicas") or 0) > 0:
+                retiring = rev
+                continue
+            self.kube.delete(kubeclient.path("apps/v1", "Deployment", ns, dep["metadata"]["name"]))
+        if gateway and retiring is not None and canary_rev is None and new.stable_revision:
+            # Until then the route keeps sending the old stable the share the new one cannot carry.
+            available = int(((stable_dep or {}).get("status") or {}).get("availableReplicas") or 0)
+            share = 100 if stable_n <= 0 else min(100, available * 100 // stable_n)
+            return self._routing(mdep, new, gateway, new.stable_revision, share, stable_rev=retiring)
         return self._routing(mdep, new, gateway, canary_rev, weight)
 
     def _routing(
@@ -400,12 +435,17 @@ class Reconciler:
         gateway: bool,
         canary_rev: str | None,
         weight: int,
+        stable_rev: str | None = None,
     ) -> str | None:
-        """Services and route; why the route could not be written, if it could not."""
+        """Services and route; why the route could not be written, if it could not.
+
+        ``stable_rev`` overrides the revision the stable Service selects (the old stable, while
+        a promoted revision scales up to full size).
+        """
         self._apply(builders.service(mdep))
         if not gateway or new.stable_revision is None:
             return None
-        self._apply(builders.service(mdep, "stable", new.stable_revision))
+        self._apply(builders.service(mdep, "stable", stable_rev or new.stable_revision))
         self._apply(builders.service(mdep, "canary", canary_rev or new.stable_revision))
         try:
             self._apply(builders.http_route(mdep, weight))
@@ -553,6 +593,18 @@ class Reconciler:
                     "adapter changed while writing its state; reading it again",
                     extra=logs.fields(adapter=adapter),
                 )
+
+
+def fully_available(dep: Obj, replicas: int) -> bool:
+    """Whether a Deployment runs ``replicas`` available pods of its current template."""
+    spec, st = dep.get("spec") or {}, dep.get("status") or {}
+    if int(spec.get("replicas") or 0) != replicas:
+        return False  # being scaled this pass: its status is about the old size
+    generation = (dep.get("metadata") or {}).get("generation")
+    observed = st.get("observedGeneration")
+    if generation is not None and observed is not None and int(observed) < int(generation):
+        return False
+    return int(st.get("availableReplicas") or 0) >= replicas
 
 
 # an Adapter served by several ModelDeployments shows the most advanced state among them
