@@ -62,5 +62,7 @@ def prometheus(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Pro
 def operator_settings(prometheus: Prometheus, adapter_registry: str) -> Settings:
     """The integration level's operator, with ``prometheus`` as its default analysis backend."""
     return Settings(
-        insecure_registry=True, prometheus_url=prometheus.url, default_registry=f"{adapter_registry}/adapters"
+        insecure_registries=(adapter_registry.removeprefix("oci://"),),
+        prometheus_url=prometheus.url,
+        default_registry=f"{adapter_registry}/adapters",
     )

@@ -51,6 +51,23 @@ def check_registry_prefix(value: str) -> str:
     return prefix
 
 
+def insecure_hosts(value: str) -> tuple[str, ...]:
+    """``KUBETUNE_REGISTRY_INSECURE``: a comma list of registry hosts that talk plain HTTP.
+
+    ``true`` is refused: it would send every registry's traffic, credentials included, over
+    plain HTTP, also to hosts a job's spec names.
+    """
+    text = value.strip().lower()
+    if text in ("", "false", "0", "no"):
+        return ()
+    if text in ("true", "1", "yes"):
+        raise SettingsError(
+            f"KUBETUNE_REGISTRY_INSECURE is {value!r}, which would make every registry host plain "
+            "HTTP; list the hosts that are, e.g. registry.ml.svc:5000 (chart value registry.insecureHosts)"
+        )
+    return tuple(sorted({h.strip() for h in text.split(",") if h.strip()}))
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every reconcile needs to know that is not in the object itself."""
@@ -60,7 +77,8 @@ class Settings:
     # oci://host/prefix; a job without spec.output.repository pushes to
     # <prefix>/<namespace>/<job name> (see registry_target)
     default_registry: str | None = None
-    insecure_registry: bool = False
+    # registry hosts (host[:port]) that talk plain HTTP; every other host gets TLS
+    insecure_registries: tuple[str, ...] = ()
     gpu_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_PRICES))
     preflight_cpu: str = "1"
     preflight_memory: str = "2Gi"
@@ -85,7 +103,7 @@ class Settings:
             trainer_image=env.get("KUBETUNE_TRAINER_IMAGE", DEFAULT_TRAINER_IMAGE),
             image_pull_policy=env.get("KUBETUNE_IMAGE_PULL_POLICY", "IfNotPresent"),
             default_registry=check_registry_prefix(registry) if registry else None,
-            insecure_registry=env.get("KUBETUNE_REGISTRY_INSECURE", "") in ("1", "true"),
+            insecure_registries=insecure_hosts(env.get("KUBETUNE_REGISTRY_INSECURE", "")),
             kubetune_image=env.get("KUBETUNE_IMAGE", DEFAULT_KUBETUNE_IMAGE),
             prometheus_url=env.get("KUBETUNE_PROMETHEUS_URL") or None,
             cache_claim=env.get("KUBETUNE_CACHE_CLAIM") or None,

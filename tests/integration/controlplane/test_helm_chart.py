@@ -155,7 +155,7 @@ def test_values_reach_the_operator_environment(helm: str) -> None:
         "kt",
         "ops",
         "registry.default=oci://registry.example.com/ml",
-        "registry.insecure=true",
+        "registry.insecureHosts={registry.ml.svc:5000,10.0.0.7:5000}",
         "prometheus.url=http://prometheus.monitoring:9090",
         "cache.claimName=model-cache",
         "trainerImage.tag=dev",
@@ -166,7 +166,7 @@ def test_values_reach_the_operator_environment(helm: str) -> None:
     (dep,) = by_kind(docs, "Deployment")
     env = env_of(dep)
     assert env["KUBETUNE_REGISTRY"] == "oci://registry.example.com/ml"
-    assert env["KUBETUNE_REGISTRY_INSECURE"] == "true"
+    assert env["KUBETUNE_REGISTRY_INSECURE"] == "registry.ml.svc:5000,10.0.0.7:5000"
     assert env["KUBETUNE_PROMETHEUS_URL"] == "http://prometheus.monitoring:9090"
     assert env["KUBETUNE_CACHE_CLAIM"] == "model-cache"
     assert env["KUBETUNE_TRAINER_IMAGE"] == "ghcr.io/kubetune/trainer:dev"

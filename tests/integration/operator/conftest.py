@@ -98,7 +98,10 @@ def operator_settings(adapter_registry: str) -> Settings:
     push to ``<adapter_registry>/adapters/<namespace>/<job>``. The e2e level overrides this to
     add its Prometheus."""
     # the test registry (adapter_registry) talks plain HTTP: serving pods pull with --insecure
-    return Settings(insecure_registry=True, default_registry=f"{adapter_registry}/adapters")
+    return Settings(
+        insecure_registries=(adapter_registry.removeprefix("oci://"),),
+        default_registry=f"{adapter_registry}/adapters",
+    )
 
 
 @pytest.fixture

@@ -25,7 +25,9 @@ CACHE = "model-cache"
 @pytest.fixture
 def operator_settings(adapter_registry: str) -> Settings:
     return Settings(
-        insecure_registry=True, cache_claim=CACHE, default_registry=f"{adapter_registry}/adapters"
+        insecure_registries=(adapter_registry.removeprefix("oci://"),),
+        cache_claim=CACHE,
+        default_registry=f"{adapter_registry}/adapters",
     )
 
 

@@ -187,8 +187,8 @@ def test_configmap_datasets_are_mounted_read_only_where_the_trainer_looks() -> N
 
 def test_an_insecure_registry_setting_reaches_the_trainer_for_oci_sources() -> None:
     job = make_job(baseModel={"uri": "oci://registry.test/base/llama:v1"})
-    plain = Settings(insecure_registry=True)
-    for settings, expected in ((SETTINGS, None), (plain, "true")):
+    plain = Settings(insecure_registries=("registry.test", "other.test:5000"))
+    for settings, expected in ((SETTINGS, None), (plain, "registry.test,other.test:5000")):
         env = builders.training_job(job, settings)["spec"]["template"]["spec"]["containers"][0]["env"]
         assert {e["name"]: e.get("value") for e in env}.get("KUBETUNE_REGISTRY_INSECURE") == expected
 

@@ -46,3 +46,13 @@ def test_the_operator_command_exits_with_one_line_instead_of_starting() -> None:
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kubetune operator: KUBETUNE_REGISTRY"), done.stderr
+
+
+def test_plain_http_is_a_list_of_hosts_never_every_host() -> None:
+    settings = Settings.from_env({"KUBETUNE_REGISTRY_INSECURE": " registry.ml.svc:5000 ,10.0.0.7:5000"})
+    assert settings.insecure_registries == ("10.0.0.7:5000", "registry.ml.svc:5000")
+    assert Settings.from_env({"KUBETUNE_REGISTRY_INSECURE": "false"}).insecure_registries == ()
+    for everything in ("true", "1"):
+        with pytest.raises(SettingsError) as err:
+            Settings.from_env({"KUBETUNE_REGISTRY_INSECURE": everything})
+        assert "registry.insecureHosts" in str(err.value) and "\n" not in str(err.value)

@@ -176,8 +176,8 @@ def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
     registry = settings.registry_target(job.spec.output.repository, job.metadata.namespace, _name(job))
     if registry:
         env.append({"name": "KUBETUNE_REGISTRY", "value": registry})
-    if settings.insecure_registry:  # also for oci:// base models and datasets
-        env.append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": "true"})
+    if settings.insecure_registries:  # also for oci:// base models and datasets on those hosts
+        env.append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": ",".join(settings.insecure_registries)})
     if job.spec.output.secret_ref is not None:
         env.append({"name": "DOCKER_CONFIG", "value": REGISTRY_AUTH_DIR})
     return env

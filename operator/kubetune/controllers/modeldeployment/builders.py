@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from kubetune.api.v1alpha1 import ModelDeployment
@@ -179,7 +180,7 @@ def deployment(
     adapter_refs: dict[str, str],
     *,
     kubetune_image: str = DEFAULT_KUBETUNE_IMAGE,
-    insecure_registry: bool = False,
+    insecure_registries: Sequence[str] = (),
     adapter_resources: dict[str, str] | None = None,
 ) -> Manifest:
     """The Deployment serving one revision.
@@ -198,8 +199,8 @@ def deployment(
         lora.append(f"{a.name}={target}")
     for init in inits:
         init["image"] = kubetune_image
-        if insecure_registry:
-            init["env"].append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": "true"})
+        if insecure_registries:  # plain HTTP for these hosts only
+            init["env"].append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": ",".join(insecure_registries)})
     args = [*model_id, "--port", str(rt.port), "--hostname", "0.0.0.0"]
     args += ["--max-concurrent-requests", str(rt.max_concurrent_requests)]
     if rt.quantize:

@@ -395,7 +395,7 @@ class Reconciler:
                         count,
                         resolved.refs,
                         kubetune_image=self.settings.kubetune_image,
-                        insecure_registry=self.settings.insecure_registry,
+                        insecure_registries=self.settings.insecure_registries,
                         adapter_resources=resolved.resources,
                     )
                 )
