@@ -137,7 +137,7 @@ def test_defaults_render_a_cluster_wide_operator_with_two_electing_replicas(helm
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["KUBETUNE_TRAINER_IMAGE"] == "ghcr.io/kubetune/trainer:0.1.0"
     assert env["KUBETUNE_IMAGE"] == "ghcr.io/kubetune/kubetune:0.1.0"
-    assert env["KUBETUNE_REGISTRY_INSECURE"] == "false"
+    assert env["KUBETUNE_REGISTRY_INSECURE"] == ""  # no plain-HTTP hosts
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"]["port"] == "metrics"
     assert pod["securityContext"]["runAsNonRoot"] is True
