@@ -120,8 +120,25 @@ class FieldMapping(KubeModel):
     )
 
 
+PLAIN_HTTP_TOKEN_MESSAGE = (
+    "spec.dataset.secretRef: the token would be sent over plain http://; "
+    "use an https:// URL (or drop secretRef for a public file)"
+)
+
+
 class DatasetSpec(KubeModel):
     """The training data and how to read it."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.secretRef) || (!self.uri.startsWith('http://') && "
+                "(!has(self.validationUri) || !self.validationUri.startsWith('http://')))",
+                PLAIN_HTTP_TOKEN_MESSAGE,
+                field_path=".secretRef",
+            )
+        )
+    )
 
     uri: str = Field(
         min_length=1,
@@ -170,9 +187,17 @@ class DatasetSpec(KubeModel):
     )
     secret_ref: SecretKeyRef | None = Field(
         default=None,
-        description="Secret key holding the dataset source's token: a bearer token for https://, "
-        "a Hugging Face token for hf://datasets.",
+        description="Secret key holding the dataset source's token: a bearer token for https:// "
+        "(never sent over plain http://, nor to another host on a redirect), a Hugging Face token "
+        "for hf://datasets.",
     )
+
+    @model_validator(mode="after")
+    def _no_token_over_plain_http(self) -> Self:
+        uris = (self.uri, self.validation_uri or "")
+        if self.secret_ref is not None and any(u.startswith("http://") for u in uris):
+            raise ValueError(PLAIN_HTTP_TOKEN_MESSAGE)
+        return self
 
 
 class LoraConfig(KubeModel):
