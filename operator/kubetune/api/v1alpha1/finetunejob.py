@@ -126,19 +126,18 @@ PLAIN_HTTP_TOKEN_MESSAGE = (
 )
 
 
+# On the dataset field of FineTuneJobSpec, beside its immutability rule (a field's rules replace
+# those of the model it holds).
+PLAIN_HTTP_TOKEN_CEL = cel(
+    "!has(self.secretRef) || (!self.uri.startsWith('http://') && "
+    "(!has(self.validationUri) || !self.validationUri.startsWith('http://')))",
+    PLAIN_HTTP_TOKEN_MESSAGE,
+    field_path=".secretRef",
+)
+
+
 class DatasetSpec(KubeModel):
     """The training data and how to read it."""
-
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            cel(
-                "!has(self.secretRef) || (!self.uri.startsWith('http://') && "
-                "(!has(self.validationUri) || !self.validationUri.startsWith('http://')))",
-                PLAIN_HTTP_TOKEN_MESSAGE,
-                field_path=".secretRef",
-            )
-        )
-    )
 
     uri: str = Field(
         min_length=1,
@@ -582,7 +581,8 @@ class FineTuneJobSpec(KubeModel):
         Field(
             description="The training data. Immutable once created.",
             json_schema_extra=validations(
-                cel("self == oldSelf", "spec.dataset is immutable; create a new FineTuneJob to change it")
+                cel("self == oldSelf", "spec.dataset is immutable; create a new FineTuneJob to change it"),
+                PLAIN_HTTP_TOKEN_CEL,
             ),
         ),
     ]
