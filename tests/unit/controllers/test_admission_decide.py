@@ -136,6 +136,17 @@ def test_an_update_that_keeps_the_spec_is_not_checked_again() -> None:
     assert rights.asked == []
 
 
+def test_an_invalid_stored_object_can_still_lose_its_finalizer() -> None:
+    """Admitted while the webhook was down (Ignore) or before it existed: metadata-only updates
+    (the operator removing its finalizer on delete) must not be refused by today's rules."""
+    old = job(evaluation={"metrics": ["loss"], "gate": {"metric": "rougeL"}})
+    old["metadata"]["finalizers"] = ["kubetune.io/finalizer"]
+    new = copy.deepcopy(old)
+    new["metadata"]["finalizers"] = []
+    assert decide.problems(new)
+    assert denials(new, Rights(), old=old) == []
+
+
 def test_an_update_that_changes_the_spec_checks_every_reference() -> None:
     old = job(dataset={"uri": "https://data.example/x.jsonl", "secretRef": {"name": "s"}})
     new = copy.deepcopy(old)

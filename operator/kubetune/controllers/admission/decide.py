@@ -109,15 +109,16 @@ def denials(
 ) -> list[str]:
     """Why ``user`` may not apply ``raw`` (empty: admit). ``old`` is the stored object on UPDATE.
 
-    Invalid objects are refused with the validation messages. Then every reference is checked on
-    CREATE and on any UPDATE that changes ``spec``; an UPDATE that leaves ``spec`` as it was
-    (labels, annotations, finalizers: what the operator itself patches) names nothing new.
+    An UPDATE that leaves ``spec`` as it was (labels, annotations, finalizers: what the operator
+    itself patches) names nothing new and is admitted unchecked: even an object stored before the
+    webhook existed, which the models now refuse, must let its finalizer go. Otherwise invalid
+    objects are refused with the validation messages, then every reference is checked.
     """
+    if old is not None and old.get("spec") == raw.get("spec"):
+        return []
     invalid = problems(raw)
     if invalid:
         return invalid
-    if old is not None and old.get("spec") == raw.get("spec"):
-        return []
     kind = raw.get("kind")
     model = FineTuneJob if kind == "FineTuneJob" else ModelDeployment if kind == "ModelDeployment" else None
     if model is None:
