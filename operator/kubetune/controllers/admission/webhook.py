@@ -160,6 +160,8 @@ class Webhook:
         webhook = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 30  # seconds per socket operation, TLS handshake included: no client holds a thread
+
             def log_message(self, format: str, *args: object) -> None:
                 return None
 
