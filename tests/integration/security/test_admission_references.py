@@ -9,12 +9,14 @@ one Secret (``shared-token``); ``lead`` may also read every Secret and create po
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import TRAINER_IMAGE, Admission, User
+from conftest import KUBETUNE_OBJECTS, TRAINER_IMAGE, Admission, User
 
+from kubetune.testing import Cluster, pki
 from kubetune.testing.kube import ApiException, Kube
 
 Obj = dict[str, Any]
@@ -181,3 +183,63 @@ def test_rules_the_schema_cannot_express_are_refused_with_the_validate_message(
     message = refused(lambda: kube.create(MDEP.format(ns=namespace), dup))
     for problem in errors.validate_manifest(dup)[1]:
         assert str(problem) in message, (problem, message)
+
+
+def test_a_gitops_service_account_passes_when_it_holds_the_rights(
+    admission: Admission,
+    cluster: Cluster,
+    kube: Kube,
+    namespace: str,
+    team: tuple[User, User],
+    tmp_path: Path,
+) -> None:
+    """A GitOps tool applies with its ServiceAccount's token: it is checked like anyone else."""
+    kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "gitops"}},
+    )
+    sa_user = f"system:serviceaccount:{namespace}:gitops"
+    kube.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "gitops"},
+            "rules": [
+                KUBETUNE_OBJECTS,
+                {**CORE, "resources": ["secrets"], "resourceNames": ["shared-token"], "verbs": ["get"]},
+            ],
+        },
+    )
+    kube.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "gitops"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gitops"},
+            "subjects": [{"kind": "ServiceAccount", "name": "gitops", "namespace": namespace}],
+        },
+    )
+    token = kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/gitops/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 600},
+        },
+    )["status"]["token"]
+    config = pki.kubeconfig(
+        tmp_path / "gitops.kubeconfig",
+        cluster.server,
+        cluster.pki.ca_crt.read_bytes(),
+        user="gitops",
+        token=token,
+    )
+    gitops = Kube.from_kubeconfig(config)
+    try:
+        gitops.create(FTJ.format(ns=namespace), exfiltration("synced", "shared-token"))
+        message = refused(lambda: gitops.create(FTJ.format(ns=namespace), exfiltration("stolen", "db-creds")))
+        assert f"spec.dataset.secretRef: {sa_user} may not get secrets/db-creds" in message, message
+    finally:
+        gitops.close()
