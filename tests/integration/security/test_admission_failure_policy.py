@@ -56,3 +56,9 @@ def test_webhook_down_with_ignore_admits_unchecked(admission: Admission, kube: K
         )
     assert exc.value.status == 422
     assert "plain http://" in str(exc.value.body)
+    registry_creds = job("plain-registry")
+    registry_creds["spec"]["output"] = {"insecure": True, "secretRef": {"name": "reg"}}
+    with pytest.raises(ApiException) as exc:
+        kube.create(FTJ.format(ns=namespace), registry_creds)
+    assert exc.value.status == 422
+    assert "would be sent over plain HTTP" in str(exc.value.body)

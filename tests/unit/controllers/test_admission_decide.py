@@ -167,6 +167,11 @@ def test_a_token_over_plain_http_is_refused_whoever_asks() -> None:
         }
     )
     assert denials(obj, Rights(("get", "secrets", "s")))
+    # nor registry credentials to a plain-HTTP registry
+    obj = job(output={"insecure": True, "secretRef": {"name": "reg"}})
+    (line,) = denials(obj, Rights(("get", "secrets", "reg")))
+    assert line.startswith("spec.output.insecure: the registry credentials of spec.output.secretRef")
+    assert denials(job(output={"insecure": True}), Rights()) == []
     # without a token a plain-http public file is fine
     assert denials(job(dataset={"uri": "http://data.example/x.jsonl"}), Rights()) == []
 

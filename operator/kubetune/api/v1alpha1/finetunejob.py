@@ -481,6 +481,12 @@ class EvaluationSpec(KubeModel):
         return self
 
 
+PLAIN_HTTP_REGISTRY_MESSAGE = (
+    "spec.output.insecure: the registry credentials of spec.output.secretRef would be sent over "
+    "plain HTTP; use a TLS registry (insecure: false) or a registry that needs no credentials"
+)
+
+
 class OutputSpec(KubeModel):
     """Where the result goes."""
 
@@ -491,7 +497,12 @@ class OutputSpec(KubeModel):
                 "spec.output.repository must be a remote registry, oci://HOST/PATH: a local "
                 "directory (fine for kubetune run) would be inside the training pod and vanish with it",
                 field_path=".repository",
-            )
+            ),
+            cel(
+                "!has(self.secretRef) || !has(self.insecure) || !self.insecure",
+                PLAIN_HTTP_REGISTRY_MESSAGE,
+                field_path=".insecure",
+            ),
         )
     )
 
@@ -525,7 +536,17 @@ class OutputSpec(KubeModel):
         default=None,
         description="Secret with registry credentials (a .dockerconfigjson key, or username/password keys).",
     )
-    insecure: bool = Field(default=False, description="Talk plain HTTP to the registry. Default: false.")
+    insecure: bool = Field(
+        default=False,
+        description="Talk plain HTTP to the registry; not with secretRef (credentials never travel "
+        "in clear). Default: false.",
+    )
+
+    @model_validator(mode="after")
+    def _no_credentials_over_plain_http(self) -> Self:
+        if self.insecure and self.secret_ref is not None:
+            raise ValueError(PLAIN_HTTP_REGISTRY_MESSAGE)
+        return self
 
 
 class BudgetSpec(KubeModel):
