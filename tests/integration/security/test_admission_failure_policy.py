@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Admission
+from admission_helpers import Admission
 
 from kubetune.testing.kube import ApiException, Kube
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import KUBETUNE_OBJECTS, TRAINER_IMAGE, Admission, User
+from admission_helpers import KUBETUNE_OBJECTS, TRAINER_IMAGE, Admission, User
 
 from kubetune.testing import Cluster, pki
 from kubetune.testing.kube import ApiException, Kube
