@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from kubetune.controllers import operator as runtime
+from kubetune.controllers.admission import webhook
 from kubetune.controllers.settings import Settings, SettingsError
 
 
@@ -56,6 +58,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run_parser.add_argument(
         "--resync-seconds", type=float, default=2.0, help="reconcile active jobs this often (default 2)"
     )
+    run_parser.add_argument(
+        "--webhook-port",
+        type=int,
+        default=0,
+        help="serve the validating admission webhook (HTTPS, POST /validate) on this port (0: off)",
+    )
+    run_parser.add_argument(
+        "--webhook-cert-dir",
+        type=Path,
+        help="directory with tls.crt and tls.key (the chart mounts one); default: self-signed",
+    )
+    run_parser.add_argument(
+        "--webhook-url",
+        help="manage the ValidatingWebhookConfiguration itself, pointing at this https:// URL "
+        "with the self-signed certificate as caBundle (development; the chart renders its own)",
+    )
+    run_parser.add_argument(
+        "--webhook-failure-policy",
+        choices=["Fail", "Ignore"],
+        default="Fail",
+        help="with --webhook-url: what the API server does when the webhook does not answer",
+    )
     run_parser.set_defaults(func=run)
 
 
@@ -82,4 +106,13 @@ def run(args: argparse.Namespace) -> int:
         renew_deadline=args.lease_renew_deadline,
         retry_period=args.lease_retry_period,
         resync_seconds=args.resync_seconds,
+        webhook=webhook.Options(
+            port=args.webhook_port,
+            cert_dir=args.webhook_cert_dir,
+            url=args.webhook_url,
+            failure_policy=args.webhook_failure_policy,
+            namespaces=tuple(args.namespace),
+        )
+        if args.webhook_port
+        else None,
     )

@@ -52,10 +52,17 @@ def _why(status: int) -> str:
 def download(url: str, dest: Path, *, token: str | None = None, timeout: float = 60.0) -> str:
     """Fetch ``url`` into ``dest`` (replaced atomically); returns the hex SHA-256 of the bytes.
 
-    ``token`` is sent as ``Authorization: Bearer``. Progress goes to the log every few seconds.
+    ``token`` is sent as ``Authorization: Bearer``, only over https://: a plain ``http://`` URL
+    with a token is refused before connecting, and a redirect to another host, port or scheme
+    drops the header (requests' ``rebuild_auth``; tests/unit/clients checks it against a real
+    server). Progress goes to the log every few seconds.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     shown = redact(url)
+    if token and not url.startswith("https://"):
+        raise DownloadError(
+            f"{shown}: refusing to send the secret's token over plain http://; use an https:// URL"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)

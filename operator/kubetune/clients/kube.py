@@ -50,6 +50,11 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("kubetune.io/v1alpha1", "FineTuneJob"): ("finetunejobs", True),
     ("kubetune.io/v1alpha1", "Adapter"): ("adapters", True),
     ("kubetune.io/v1alpha1", "ModelDeployment"): ("modeldeployments", True),
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): ("subjectaccessreviews", False),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): (
+        "validatingwebhookconfigurations",
+        False,
+    ),
 }
 
 
@@ -202,6 +207,48 @@ class Kube:
                 return False
             raise
         return True
+
+    def can(
+        self,
+        user_info: Mapping[str, Any],
+        verb: str,
+        resource: str,
+        *,
+        namespace: str,
+        name: str = "",
+        group: str = "",
+    ) -> bool:
+        """Whether the user of an AdmissionReview's ``userInfo`` may ``verb`` ``resource`` (a
+        SubjectAccessReview: RBAC and every other authorizer of the cluster answer)."""
+        spec: Obj = {
+            "user": user_info.get("username") or "",
+            "groups": list(user_info.get("groups") or []),
+            "resourceAttributes": {
+                "namespace": namespace,
+                "verb": verb,
+                "group": group,
+                "resource": resource,
+                "name": name,
+            },
+        }
+        if user_info.get("uid"):
+            spec["uid"] = user_info["uid"]
+        if user_info.get("extra"):
+            spec["extra"] = {k: list(v) for k, v in user_info["extra"].items()}
+        review = self.request(
+            "POST",
+            path("authorization.k8s.io/v1", "SubjectAccessReview"),
+            body={"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec},
+        )
+        return bool((review.get("status") or {}).get("allowed"))
+
+    def apply_cluster_object(self, obj: Obj) -> Obj | None:
+        """Create a cluster-scoped object, or merge-patch it over the one of that name."""
+        created = self.create(obj)
+        if created is not None:
+            return created
+        url = path(obj["apiVersion"], obj["kind"], None, obj["metadata"]["name"])
+        return self.patch(url, {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")})
 
     def pod_log(self, namespace: str, pod: str, container: str, tail_lines: int | None = None) -> str:
         """A container's log as text ('' when the pod or its log is not there yet)."""

@@ -4,7 +4,8 @@
 FineTuneJob and ModelDeployment reconcilers and their metrics) without starting anything, so tests can hand the
 registry to ``kopf.testing.KopfRunner``. :func:`run` is what ``kubetune operator run`` calls:
 JSON logs, an HTTP server for ``/healthz``, ``/readyz`` and ``/metrics``, an optional
-``coordination.k8s.io`` Lease so that of two replicas only one reconciles, then kopf's loop.
+``coordination.k8s.io`` Lease so that of two replicas only one reconciles, then kopf's loop; and,
+in every replica, the admission webhook (:mod:`kubetune.controllers.admission.webhook`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubetune import logs
 from kubetune.clients import kube as kubeclient
+from kubetune.controllers.admission import webhook as admission
 from kubetune.controllers.finetunejob import handlers
 from kubetune.controllers.finetunejob.metrics import Metrics
 from kubetune.controllers.finetunejob.reconcile import Reconciler
@@ -308,8 +310,12 @@ def run(
     stop_flag: threading.Event | None = None,
     ready_flag: threading.Event | None = None,
     json_logs: bool = True,
+    webhook: admission.Options | None = None,
 ) -> int:
-    """Run the operator until ``stop_flag`` is set, SIGTERM, or the lease is lost; exit code."""
+    """Run the operator until ``stop_flag`` is set, SIGTERM, or the lease is lost; exit code.
+
+    With ``webhook``, every replica serves the admission webhook from the start, leader or not.
+    """
     if json_logs:
         logs.setup()
     op = build(settings, resync_seconds=resync_seconds)
@@ -317,6 +323,7 @@ def run(
     probes.start()
     stop = stop_flag or threading.Event()
     election: LeaseElection | None = None
+    server = admission.Webhook(op.reconciler.kube, settings, webhook).start() if webhook else None
     try:
         if leader_election:
             identity = f"{socket.gethostname()}-{os.getpid()}"
@@ -358,6 +365,8 @@ def run(
     finally:
         if election is not None:
             election.release()
+        if server is not None:
+            server.stop()
         probes.stop()
 
 

@@ -256,6 +256,10 @@ class Cluster:
                 "--authorization-mode=RBAC",
                 "--allow-privileged=true",
                 "--kubelet-preferred-address-types=InternalIP",
+                # Service-backed admission webhooks (the chart's) are called at an endpoint's pod
+                # IP, not the ClusterIP: there is no kube-proxy here (Service ClusterIPs are not
+                # routed), but the host reaches pod IPs.
+                "--enable-aggregator-routing=true",
                 f"--kubelet-client-certificate={p.admin_crt}",
                 f"--kubelet-client-key={p.admin_key}",
             ],

@@ -113,11 +113,16 @@ def test_defaults_render_a_cluster_wide_operator_with_two_electing_replicas(helm
             "ServiceAccount",
             "ClusterRole",
             "ClusterRole",
+            "ClusterRole",  # admission: create SubjectAccessReviews
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Role",
             "RoleBinding",
             "Service",
+            "Service",  # the webhook's
+            "Secret",  # the webhook's serving certificate
+            "ValidatingWebhookConfiguration",
             "Deployment",
         ]
     ), kinds
@@ -144,9 +149,27 @@ def test_defaults_render_a_cluster_wide_operator_with_two_electing_replicas(helm
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    (svc,) = by_kind(docs, "Service")
+    svc, hook_svc = sorted(by_kind(docs, "Service"), key=lambda d: d["metadata"]["name"])
     assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
     assert svc["spec"]["ports"][0]["targetPort"] == "metrics"
+    # every replica serves the admission webhook, with the certificate the chart made
+    assert hook_svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    assert hook_svc["spec"]["ports"][0]["targetPort"] == "webhook"
+    assert "--webhook-port=9443" in container["args"]
+    assert "--webhook-cert-dir=/etc/kubetune/webhook" in container["args"]
+    (config,) = by_kind(docs, "ValidatingWebhookConfiguration")
+    (hook,) = config["webhooks"]
+    assert hook["failurePolicy"] == "Fail"
+    assert hook["clientConfig"]["service"] == {
+        "name": hook_svc["metadata"]["name"],
+        "namespace": "kubetune",
+        "path": "/validate",
+        "port": 443,
+    }
+    (secret,) = by_kind(docs, "Secret")
+    assert hook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+    assert hook["rules"][0]["resources"] == ["finetunejobs", "modeldeployments"]
+    assert "namespaceSelector" not in hook  # cluster-wide
 
 
 def test_values_reach_the_operator_environment(helm: str) -> None:
@@ -188,17 +211,55 @@ def test_namespaced_mode_grants_roles_only_in_the_watched_namespaces(helm: str) 
         ("research", "kt-kubetune"),
         ("ops", "kt-kubetune-leader-election"),
     }
-    (cluster_role,) = by_kind(docs, "ClusterRole")  # kopf's read-only one, nothing else
+    # kopf's read-only one, and the admission webhook's right to ask SubjectAccessReviews
+    admission, cluster_role = sorted(by_kind(docs, "ClusterRole"), key=lambda d: d["metadata"]["name"])
+    assert cluster_role["metadata"]["name"] == "kt-kubetune-kopf"
     resources = {res for rule in cluster_role["rules"] for res in rule["resources"]}
     assert resources == {"customresourcedefinitions", "namespaces"}
     assert {v for rule in cluster_role["rules"] for v in rule["verbs"]} == {"list", "watch"}
+    assert admission["rules"] == [
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}
+    ]
+
+
+def test_admission_values_set_the_failure_policy_scope_and_cert_manager(helm: str) -> None:
+    docs = render(helm, "kt", "ops", "admission.failurePolicy=Ignore", "watchNamespaces={ml}")
+    (config,) = by_kind(docs, "ValidatingWebhookConfiguration")
+    (hook,) = config["webhooks"]
+    assert hook["failurePolicy"] == "Ignore"
+    assert hook["namespaceSelector"]["matchExpressions"] == [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["ml"]}
+    ]
+    docs = render(
+        helm,
+        "kt",
+        "ops",
+        "admission.certManager.enabled=true",
+        "admission.certManager.issuerRef.name=platform-ca",
+        "admission.certManager.issuerRef.kind=ClusterIssuer",
+    )
+    assert not by_kind(docs, "Secret")
+    (cert,) = by_kind(docs, "Certificate")
+    assert cert["spec"]["secretName"] == "kt-kubetune-webhook-tls"
+    assert "kt-kubetune-webhook.ops.svc" in cert["spec"]["dnsNames"]
+    (config,) = by_kind(docs, "ValidatingWebhookConfiguration")
+    assert config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "ops/kt-kubetune-webhook"
+    assert "caBundle" not in config["webhooks"][0]["clientConfig"]
+    docs = render(helm, "kt", "ops", "admission.enabled=false")
+    assert not by_kind(docs, "ValidatingWebhookConfiguration")
+    (dep,) = by_kind(docs, "Deployment")
+    assert not any(
+        a.startswith("--webhook") for a in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    result = run_helm(helm, "template", "kt", str(CHART), "--set", "admission.failurePolicy=Sometimes")
+    assert result.returncode != 0 and "Fail or Ignore" in result.stderr
 
 
 def test_service_monitor_is_off_by_default_and_selects_the_metrics_service(helm: str) -> None:
     assert not by_kind(render(helm, "kt", "ops"), "ServiceMonitor")
     docs = render(helm, "kt", "ops", "serviceMonitor.enabled=true", "serviceMonitor.labels.release=prom")
     (monitor,) = by_kind(docs, "ServiceMonitor")
-    (svc,) = by_kind(docs, "Service")
+    (svc,) = [d for d in by_kind(docs, "Service") if d["metadata"]["name"].endswith("-metrics")]
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
@@ -352,6 +413,10 @@ CLUSTER_FORBIDDEN = [
 ]
 
 
+# what the tests that do not run the operator only validate (dry run)
+NOT_STARTED = ("Deployment", "ValidatingWebhookConfiguration")
+
+
 def denials(
     kube: Kube, sa: tuple[str, str], checks: list[tuple[str, str, str, str]], namespace: str
 ) -> list[str]:
@@ -379,8 +444,9 @@ def release(cluster: Cluster, kube: Kube) -> Iterator[tuple[str, str]]:
     ns = cluster.create_namespace(f"{name}-system")
     yield name, ns
     for plural in ("clusterroles", "clusterrolebindings"):
-        for suffix in ("", "-kopf"):
+        for suffix in ("", "-kopf", "-admission"):
             kube.delete(f"/apis/rbac.authorization.k8s.io/v1/{plural}/{name}-kubetune{suffix}")
+    kube.delete(f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{name}-kubetune")
     kube.delete(f"/api/v1/namespaces/{ns}")
 
 
@@ -389,13 +455,16 @@ def test_cluster_wide_install_is_accepted_and_grants_exactly_what_the_code_uses(
 ) -> None:
     name, ns = release
     docs = render(helm, name, ns, "serviceMonitor.enabled=true")
-    # The Deployment is validated (dry run) but not started here; the next test runs one.
-    skipped = apply(kube, docs, dry_run_kinds=("Deployment",))
+    # The Deployment is validated (dry run) but not started here, so is the webhook configuration
+    # (nothing would answer it); the last test runs both.
+    skipped = apply(kube, docs, dry_run_kinds=NOT_STARTED)
     assert skipped == ["ServiceMonitor"]  # no Prometheus Operator CRDs in the test cluster
     sa = (ns, f"{name}-kubetune")
     assert kube.get(f"/api/v1/namespaces/{ns}/serviceaccounts/{sa[1]}")
     assert denials(kube, sa, NEEDED, "team-a") == []
     assert denials(kube, sa, NEEDED, "") == []  # cluster-wide: watching every namespace
+    admission_needs = [("create", "authorization.k8s.io", "subjectaccessreviews", "")]
+    assert denials(kube, sa, admission_needs, "") == []
     kopf_needs = [
         ("list", "apiextensions.k8s.io", "customresourcedefinitions", ""),
         ("watch", "apiextensions.k8s.io", "customresourcedefinitions", ""),
@@ -420,7 +489,7 @@ def test_namespaced_install_grants_nothing_outside_the_watched_namespaces(
     watched = cluster.create_namespace(f"{name}-ml")
     try:
         docs = render(helm, name, ns, f"watchNamespaces={{{watched}}}")
-        assert apply(kube, docs, dry_run_kinds=("Deployment",)) == []
+        assert apply(kube, docs, dry_run_kinds=NOT_STARTED) == []
         sa = (ns, f"{name}-kubetune")
         assert denials(kube, sa, NEEDED, watched) == []
         assert grants(kube, sa, NEEDED, "elsewhere") == []
@@ -438,7 +507,7 @@ def test_operator_service_account_creates_a_jobs_children_without_escalate_or_bi
     holds every permission it grants."""
     assert not kubetune_crds.rejected, kubetune_crds.rejected
     name, ns = release
-    apply(kube, render(helm, name, ns), dry_run_kinds=("Deployment",))
+    apply(kube, render(helm, name, ns), dry_run_kinds=NOT_STARTED)
     team = cluster.create_namespace(f"{name}-team")
     try:
         stored = kube.create(FTJ.format(ns=team), finetunejob("probe"))
@@ -503,7 +572,15 @@ def test_installed_chart_runs_the_operator_that_reconciles_with_its_own_service_
     assert not kubetune_crds.rejected, kubetune_crds.rejected
     name, ns = release
     watched = cluster.create_namespace(f"{name}-ml")
-    docs = render(helm, name, ns, f"watchNamespaces={{{watched}}}", "resyncSeconds=1")
+    # a registry prefix, else the job fails at once with NoRegistry and makes no children
+    docs = render(
+        helm,
+        name,
+        ns,
+        f"watchNamespaces={{{watched}}}",
+        "resyncSeconds=1",
+        "registry.default=oci://registry.example.com/ml",
+    )
     try:
         assert apply(kube, docs) == []
         selector = f"app.kubernetes.io/instance={name}"
@@ -552,9 +629,23 @@ def test_installed_chart_runs_the_operator_that_reconciles_with_its_own_service_
             lambda: kube.get(FTJ.format(ns=watched) + "/chart").get("status"), 60, "FineTuneJob status"
         )
         assert status.get("phase"), status
+        # The chart's webhook answers (through its Service, with the chart's certificate): a job
+        # the operator would refuse is refused at apply time with kubetune validate's message.
+        bad = finetunejob("gate")
+        bad["spec"]["evaluation"] = {"metrics": ["loss"], "gate": {"metric": "rougeL"}}
+        with pytest.raises(ApiException) as refused:
+            kube.create(FTJ.format(ns=watched), bad)
+        assert refused.value.status == 403, refused.value.body
+        assert "spec.evaluation.gate.metric is 'rougeL'" in str(refused.value.body)
+        # a reference is checked with a SubjectAccessReview under the chart's RBAC: the admin may
+        # read any Secret, so this is admitted (without the right to ask, it would be refused)
+        referencing = finetunejob("referencing")
+        referencing["spec"]["baseModel"]["secretRef"] = {"name": "hf"}
+        kube.create(FTJ.format(ns=watched), referencing)
         logs = operator_logs(cluster, ns, selector)
         assert "Forbidden" not in logs and " 403" not in logs, logs[-4000:]
     finally:
+        kube.delete(f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{name}-kubetune")
         kube.delete(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}-kubetune")
         wait_for(lambda: not kube.pods(ns, f"app.kubernetes.io/instance={name}"), 90, "operator pods gone")
         kube.delete(f"/api/v1/namespaces/{watched}")

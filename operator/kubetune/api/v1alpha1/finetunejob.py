@@ -120,6 +120,22 @@ class FieldMapping(KubeModel):
     )
 
 
+PLAIN_HTTP_TOKEN_MESSAGE = (
+    "spec.dataset.secretRef: the token would be sent over plain http://; "
+    "use an https:// URL (or drop secretRef for a public file)"
+)
+
+
+# On the dataset field of FineTuneJobSpec, beside its immutability rule (a field's rules replace
+# those of the model it holds).
+PLAIN_HTTP_TOKEN_CEL = cel(
+    "!has(self.secretRef) || (!self.uri.startsWith('http://') && "
+    "(!has(self.validationUri) || !self.validationUri.startsWith('http://')))",
+    PLAIN_HTTP_TOKEN_MESSAGE,
+    field_path=".secretRef",
+)
+
+
 class DatasetSpec(KubeModel):
     """The training data and how to read it."""
 
@@ -170,9 +186,17 @@ class DatasetSpec(KubeModel):
     )
     secret_ref: SecretKeyRef | None = Field(
         default=None,
-        description="Secret key holding the dataset source's token: a bearer token for https://, "
-        "a Hugging Face token for hf://datasets.",
+        description="Secret key holding the dataset source's token: a bearer token for https:// "
+        "(never sent over plain http://, nor to another host on a redirect), a Hugging Face token "
+        "for hf://datasets.",
     )
+
+    @model_validator(mode="after")
+    def _no_token_over_plain_http(self) -> Self:
+        uris = (self.uri, self.validation_uri or "")
+        if self.secret_ref is not None and any(u.startswith("http://") for u in uris):
+            raise ValueError(PLAIN_HTTP_TOKEN_MESSAGE)
+        return self
 
 
 class LoraConfig(KubeModel):
@@ -457,6 +481,12 @@ class EvaluationSpec(KubeModel):
         return self
 
 
+PLAIN_HTTP_REGISTRY_MESSAGE = (
+    "spec.output.insecure: the registry credentials of spec.output.secretRef would be sent over "
+    "plain HTTP; use a TLS registry (insecure: false) or a registry that needs no credentials"
+)
+
+
 class OutputSpec(KubeModel):
     """Where the result goes."""
 
@@ -467,7 +497,12 @@ class OutputSpec(KubeModel):
                 "spec.output.repository must be a remote registry, oci://HOST/PATH: a local "
                 "directory (fine for kubetune run) would be inside the training pod and vanish with it",
                 field_path=".repository",
-            )
+            ),
+            cel(
+                "!has(self.secretRef) || !has(self.insecure) || !self.insecure",
+                PLAIN_HTTP_REGISTRY_MESSAGE,
+                field_path=".insecure",
+            ),
         )
     )
 
@@ -501,7 +536,17 @@ class OutputSpec(KubeModel):
         default=None,
         description="Secret with registry credentials (a .dockerconfigjson key, or username/password keys).",
     )
-    insecure: bool = Field(default=False, description="Talk plain HTTP to the registry. Default: false.")
+    insecure: bool = Field(
+        default=False,
+        description="Talk plain HTTP to the registry; not with secretRef (credentials never travel "
+        "in clear). Default: false.",
+    )
+
+    @model_validator(mode="after")
+    def _no_credentials_over_plain_http(self) -> Self:
+        if self.insecure and self.secret_ref is not None:
+            raise ValueError(PLAIN_HTTP_REGISTRY_MESSAGE)
+        return self
 
 
 class BudgetSpec(KubeModel):
@@ -557,7 +602,8 @@ class FineTuneJobSpec(KubeModel):
         Field(
             description="The training data. Immutable once created.",
             json_schema_extra=validations(
-                cel("self == oldSelf", "spec.dataset is immutable; create a new FineTuneJob to change it")
+                cel("self == oldSelf", "spec.dataset is immutable; create a new FineTuneJob to change it"),
+                PLAIN_HTTP_TOKEN_CEL,
             ),
         ),
     ]
