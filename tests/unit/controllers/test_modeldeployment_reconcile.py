@@ -485,3 +485,42 @@ def test_with_a_gateway_the_route_moves_to_the_promoted_revision_as_its_pods_bec
     w.pass_()
     assert set(w.deployments()) == {new}
     assert route() == (new, new, {"bot-stable": 100, "bot-canary": 0})
+
+
+def test_a_service_of_that_name_made_by_someone_else_is_left_alone_and_said_so(world: World) -> None:
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "bot", "namespace": NS, "uid": "theirs"},
+        "spec": {"selector": {"app": "theirs"}, "ports": [{"port": 80}]},
+    }
+    world.kube.create(copy.deepcopy(foreign))
+    world.pass_()
+    world.pass_()
+    url = kubeclient.path("v1", "Service", NS, "bot")
+    assert world.kube.objects[url]["spec"] == foreign["spec"]  # never patched into ours
+    cond = next(c for c in world.status["conditions"] if c["type"] == "Progressing")
+    assert (cond["status"], cond["reason"]) == ("False", "ForeignChild")
+    assert "Service ml/bot exists and is not owned by this ModelDeployment" in cond["message"]
+    assert [e[1] for e in world.kube.events].count("ForeignChild") == 1  # one warning, not one per pass
+    world.kube.delete(url)  # the owner renames theirs: the next pass goes on by itself
+    world.pass_()
+    assert world.kube.objects[url]["metadata"]["ownerReferences"][0]["uid"] == "u-bot"
+
+
+def test_a_deployment_that_copies_the_labels_is_never_scaled_or_deleted(world: World) -> None:
+    world.pass_()
+    world.make_available()
+    world.pass_()
+    (rev,) = world.deployments()
+    impostor = copy.deepcopy(world.deployments()[rev])
+    impostor["metadata"].update(name="impostor", uid="theirs", ownerReferences=[])
+    impostor["metadata"]["labels"][builders.LABEL_REVISION] = "0000000000"
+    impostor["spec"]["replicas"] = 3
+    world.kube.create(impostor)
+    world.point_at("bot-v2")
+    for _ in range(6):
+        world.make_available()
+        world.pass_()
+    stored = world.kube.objects[kubeclient.path("apps/v1", "Deployment", NS, "impostor")]
+    assert stored["spec"]["replicas"] == 3 and world.status["phase"] == "Healthy"

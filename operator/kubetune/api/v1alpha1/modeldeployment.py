@@ -78,6 +78,7 @@ class Reason:
     ROUTE_WRITTEN = "RouteWritten"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     TOO_MANY_INCONCLUSIVE = "TooManyInconclusive"
+    FOREIGN_CHILD = "ForeignChild"
 
 
 class ServedAdapter(KubeModel):

@@ -144,7 +144,7 @@ class Reconciler:
             return canary.Decision(new, events, requeue_after=RETRY_SECONDS)
 
         desired = builders.revision(mdep, resolved.refs)
-        deployments = self._deployments(namespace, name)
+        deployments = self._deployments(mdep)
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         observed = self._observe(mdep, status, desired, deployments, annotations)
         outcome = None
@@ -155,6 +155,29 @@ class Reconciler:
         new = decision.status
         try:
             route_problem = self._act(mdep, new, desired, resolved, deployments)
+        except ForeignChild as exc:
+            # Level-based: once the foreign object is deleted or renamed, the next pass goes on.
+            message = (
+                f"{exc} exists and is not owned by this ModelDeployment, so kubetune leaves it "
+                "alone and cannot route traffic; delete or rename it"
+            )
+            events = (
+                []
+                if _reason(status, ConditionType.PROGRESSING) == Reason.FOREIGN_CHILD
+                else [canary.Event(Reason.FOREIGN_CHILD, message, "Warning")]
+            )
+            held = status.model_copy(deep=True)
+            held.conditions = set_condition(
+                held.conditions,
+                ConditionType.PROGRESSING,
+                "False",
+                Reason.FOREIGN_CHILD,
+                message,
+                now=now,
+                generation=generation,
+            )
+            self._write(obj, url, status, held, events)
+            return canary.Decision(held, events, requeue_after=RETRY_SECONDS)
         except kubeclient.ApiError as exc:
             if exc.status != 422:
                 raise  # transient: the handlers retry with backoff
@@ -269,15 +292,18 @@ class Reconciler:
             out.objects[served.adapter] = adapter or {}
         return out
 
-    def _deployments(self, namespace: str, name: str) -> dict[str, Obj]:
+    def _deployments(self, mdep: ModelDeployment) -> dict[str, Obj]:
+        """This ModelDeployment's revision Deployments: labelled for it *and* owned by its uid
+        (anyone may copy the labels; a Deployment we do not own is never scaled or deleted)."""
         found = self.kube.list(
-            kubeclient.path("apps/v1", "Deployment", namespace),
-            labelSelector=f"{builders.LABEL_MDEP}={name}",
+            kubeclient.path("apps/v1", "Deployment", mdep.metadata.namespace or "default"),
+            labelSelector=f"{builders.LABEL_MDEP}={mdep.metadata.name}",
         )
         return {
             str(d["metadata"]["labels"][builders.LABEL_REVISION]): d
             for d in found
             if builders.LABEL_REVISION in ((d.get("metadata") or {}).get("labels") or {})
+            and objects.owned_by(d, mdep.metadata.uid)
         }
 
     def _observe(
@@ -387,18 +413,20 @@ class Reconciler:
                     # Only the desired revision's adapters are known; an older one whose
                     # Deployment was deleted by hand cannot be rebuilt. Say so in the conditions.
                     continue
-                self.kube.create(
-                    builders.deployment(
-                        mdep,
-                        rev,
-                        track,
-                        count,
-                        resolved.refs,
-                        kubetune_image=self.settings.kubetune_image,
-                        insecure_registries=self.settings.insecure_registries,
-                        adapter_resources=resolved.resources,
-                    )
+                manifest = builders.deployment(
+                    mdep,
+                    rev,
+                    track,
+                    count,
+                    resolved.refs,
+                    kubetune_image=self.settings.kubetune_image,
+                    insecure_registries=self.settings.insecure_registries,
+                    adapter_resources=resolved.resources,
                 )
+                if self.kube.create(manifest) is None:
+                    # its name exists but no Deployment of ours has it (see _deployments)
+                    meta = manifest["metadata"]
+                    raise ForeignChild(f"Deployment {meta.get('namespace')}/{meta['name']}")
                 continue
             patch: Obj = {}
             if (current.get("spec") or {}).get("replicas") != count:
@@ -467,6 +495,10 @@ class Reconciler:
         if current is None:
             self.kube.create(manifest)
             return
+        owner = next(iter(meta.get("ownerReferences") or []), {})
+        if not objects.owned_by(current, owner.get("uid")):
+            # a Service or HTTPRoute of that name that someone else made: never take it over
+            raise ForeignChild(f"{manifest['kind']} {meta.get('namespace')}/{meta['name']}")
         # defaults the API server added are not differences: patch only what the manifest changes
         if not objects.covers(current.get("spec") or {}, manifest["spec"]):
             self.kube.patch(url, {"spec": manifest["spec"]})
@@ -629,6 +661,10 @@ def _stored_status(obj: Obj) -> ModelDeploymentStatus:
         return ModelDeploymentStatus.model_validate(obj.get("status") or {})
     except ValidationError:
         return ModelDeploymentStatus()
+
+
+class ForeignChild(Exception):
+    """A child's name is taken by an object this ModelDeployment does not own."""
 
 
 def _failed(
