@@ -495,7 +495,7 @@ class Reconciler:
         if current is None:
             self.kube.create(manifest)
             return
-        owner = next(iter(meta.get("ownerReferences") or []), {})
+        owner: Obj = next(iter(meta.get("ownerReferences") or []), {})
         if not objects.owned_by(current, owner.get("uid")):
             # a Service or HTTPRoute of that name that someone else made: never take it over
             raise ForeignChild(f"{manifest['kind']} {meta.get('namespace')}/{meta['name']}")
