@@ -36,14 +36,13 @@ def _pyplot() -> Any | None:
 
 
 def _smooth(values: Sequence[float], window: int) -> list[float]:
-    """Trailing mean over ``window`` points (the first points average what exists)."""
+    """Centred moving mean over ``window`` points (shorter at the ends): unlike a trailing mean,
+    it does not lag behind a falling loss."""
+    half = window // 2
     out: list[float] = []
-    total = 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
+    for i in range(len(values)):
+        part = values[max(0, i - half) : i + half + 1]
+        out.append(sum(part) / len(part))
     return out
 
 
@@ -74,6 +73,10 @@ def loss_curve(
             )
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss")
+        if min(values) > 0 and max(values) / min(values) > 20:
+            # a loss falling by orders of magnitude would leave the tail as a flat line
+            ax.set_yscale("log")
+            ax.set_ylabel("loss (log scale)")
         first = f"steps {steps[0]}-{steps[-1]}" if steps[0] > 1 else f"{steps[-1]} steps"
         ax.set_title(f"{title} ({first}, final {values[-1]:.4g})", fontsize=10)
         ax.grid(True, alpha=0.3)
