@@ -99,6 +99,12 @@ def render(obj: dict[str, Any]) -> str:
             f"{_num(prog.get('tokensPerSecond'), 5)} tok/s  ETA {_num(prog.get('etaSeconds'), 4)}s  "
             f"(updated {prog.get('updateTime', '-')})"
         )
+        history = [v for v in prog.get("lossHistory") or [] if isinstance(v, (int, float))]
+        if len(history) >= 2:
+            lines.append(
+                f"  Loss:        {sparkline(history)}  {_num(history[0])} -> {_num(history[-1])} "
+                f"(last {len(history)} reports, min {_num(min(history))})"
+            )
     checkpoints = st.get("checkpoints") or []
     if checkpoints:
         lines.append(f"  Checkpoints: {', '.join(str(c.get('step')) for c in checkpoints)} (steps)")
@@ -120,6 +126,18 @@ def render(obj: dict[str, Any]) -> str:
             f"  Cost:        {_num(cost.get('gpuHours'), 4)} GPU-h, {_num(cost.get('amount'), 4)} {cost.get('currency', '')}"
         )
     return "\n".join(lines + _conditions(st))
+
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """One unicode block per value, scaled between the values' min and max (flat: all low)."""
+    low, high = min(values), max(values)
+    span = high - low
+    if span <= 0 or span != span:  # flat, or NaN
+        return _BLOCKS[0] * len(values)
+    return "".join(_BLOCKS[min(len(_BLOCKS) - 1, int((v - low) / span * len(_BLOCKS)))] for v in values)
 
 
 def render_deployment(obj: dict[str, Any]) -> str:
