@@ -141,7 +141,14 @@ def test_status_of_each_kind_prints_the_story_through_kubectl(
         "support",
         {
             "phase": "Training",
-            "progress": {"step": 12, "totalSteps": 48, "summary": "12/48 (25%)", "loss": 1.75, "epoch": 0.5},
+            "progress": {
+                "step": 12,
+                "totalSteps": 48,
+                "summary": "12/48 (25%)",
+                "loss": 1.75,
+                "epoch": 0.5,
+                "lossHistory": [3.0, 2.5, 2.0, 1.75],
+            },
             "metrics": [{"name": "loss", "base": 3.0, "tuned": 1.5, "delta": -1.5}],
         },
     )
@@ -151,11 +158,20 @@ def test_status_of_each_kind_prints_the_story_through_kubectl(
     ftj = kubectl("kubetune", "status", "ftj", "support").stdout
     assert f"FineTuneJob {namespace}/support" in ftj and "Phase:       Training" in ftj
     assert "12/48 (25%)" in ftj and "loss 1.75" in ftj
+    assert "  Loss:        █▅▂▁  3 -> 1.75" in ftj
     adp = kubectl("kubetune", "status", "adp", "support-v1").stdout
     assert "State:       candidate" in adp and "Scorecard:   loss = 1.5   gate passed" in adp
     mdep = kubectl("kubetune", "status", "mdep", "chat").stdout
     assert "Canary:      bbbb2222   weight 20%   step 2/3" in mdep
     assert '"phase": "Training"' in kubectl("kubetune", "status", "ftj", "support", "-o", "json").stdout
+
+    # --context as kubectl's own: the current one works, an unknown one is one line
+    current = kubectl("config", "current-context").stdout.strip()
+    assert "Phase:" in kubectl("kubetune", "status", "ftj", "support", "--context", current).stdout
+    wrong = kubectl("kubetune", "status", "ftj", "support", "--context", "no-such-context", check=False)
+    assert (
+        wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1 and "--context" in wrong.stderr
+    )
 
 
 def test_missing_object_is_one_line_naming_what_to_do(
