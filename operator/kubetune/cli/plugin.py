@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `kubectl kubetune logs NAME | head`: the reader is done, so are we
+        sys.stderr.close()
+        return 141
     return code
 
 
