@@ -74,3 +74,9 @@ def test_method_loss_falls_and_export_reloads(
     assert generated.shape[1] > prompt["input_ids"].shape[1]
     card = json.loads((out / "model-card.json").read_text())
     assert card["method"] == method and card["dataset"]["sha256"] == result.lineage["dataset"]["sha256"]
+    # the card's pictures, drawn from this run's own losses and metrics, travel with the artifact
+    assert card["pictures"] == {"lossCurve": "loss-curve.png", "metrics": "metrics.png"}
+    artifact_dir = Path(result.artifacts.adapter or result.artifacts.model or "")
+    for name in card["pictures"].values():
+        assert (artifact_dir / name).read_bytes() == (out / name).read_bytes()
+        assert f"]({name})" in (artifact_dir / "README.md").read_text()

@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -82,10 +82,34 @@ def path(api_version: str, kind: str, namespace: str | None = None, name: str = 
     return out
 
 
+def _check(status: int, raw: bytes) -> None:
+    """Raise :class:`ApiError` for a non-2xx answer, with the API server's message."""
+    if 200 <= status <= 299:
+        return
+    message = raw.decode(errors="replace")
+    with contextlib.suppress(ValueError):
+        message = json.loads(raw).get("message", message)
+    raise ApiError(status, message)
+
+
 def has_credentials(env: Mapping[str, str] | None = None) -> bool:
     """Whether in-cluster credentials exist (service host env and a mounted token)."""
     env = os.environ if env is None else env
     return bool(env.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT_DIR / "token").is_file()
+
+
+def context_namespace(kubeconfig: str | None = None, context: str | None = None) -> str | None:
+    """The namespace a kubeconfig context names (``context``, else the current one), as kubectl
+    uses it when no ``-n`` is given; None without a kubeconfig or a namespace in it."""
+    try:
+        contexts, current = _config.list_kube_config_contexts(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]
+        )
+    except Exception:  # no kubeconfig (in-cluster, or none at all): the caller's default applies
+        return None
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
 
 
 class Kube:
@@ -96,14 +120,15 @@ class Kube:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_environment(cls, kubeconfig: str | None = None) -> Kube:
-        """In-cluster credentials when present, else ``kubeconfig`` / ``$KUBECONFIG`` / ~/.kube/config."""
-        if kubeconfig is None and has_credentials():
+    def from_environment(cls, kubeconfig: str | None = None, context: str | None = None) -> Kube:
+        """In-cluster credentials when present, else ``kubeconfig`` / ``$KUBECONFIG`` / ~/.kube/config
+        (its current context, or ``context``)."""
+        if kubeconfig is None and context is None and has_credentials():
             cfg = client.Configuration()
             _config.load_incluster_config(client_configuration=cfg)
             cfg.connection_pool_maxsize = 32
             return cls(client.ApiClient(cfg))
-        api: client.ApiClient = _config.new_client_from_config(config_file=kubeconfig)
+        api: client.ApiClient = _config.new_client_from_config(config_file=kubeconfig, context=context)
         # One client serves every operator worker thread; urllib3's default pool of 4
         # connections would serialise them.
         api.rest_client.pool_manager.connection_pool_kw["maxsize"] = 32
@@ -128,8 +153,23 @@ class Kube:
         body: object = None,
         content_type: str = "application/json",
         accept: str = "application/json",
-        timeout: float = 30.0,
+        timeout: float | None = 30.0,
     ) -> bytes:
+        resp = self._call(method, url_path, query, body, content_type, accept, timeout)
+        raw: bytes = resp.read()
+        _check(int(resp.status), raw)
+        return raw
+
+    def _call(
+        self,
+        method: str,
+        url_path: str,
+        query: Mapping[str, str | int | bool] | None,
+        body: object,
+        content_type: str,
+        accept: str,
+        timeout: float | None,
+    ) -> Any:
         params = [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in (query or {}).items()]
         method, url, headers, data, post = self.api.param_serialize(
             method=method,
@@ -145,13 +185,7 @@ class Kube:
             raise ApiError(int(exc.status or 0), str(exc.reason or exc)) from None
         except OSError as exc:
             raise ApiError(0, f"cannot reach the API server: {exc}") from None
-        raw: bytes = resp.read()
-        if not 200 <= resp.status <= 299:
-            message = raw.decode(errors="replace")
-            with contextlib.suppress(ValueError):
-                message = json.loads(raw).get("message", message)
-            raise ApiError(int(resp.status), message)
-        return raw
+        return resp
 
     def request(self, method: str, url_path: str, **kwargs: Any) -> Obj:
         raw = self.raw(method, url_path, **kwargs)
@@ -185,10 +219,13 @@ class Kube:
                 return None
             raise
 
-    def patch(self, url_path: str, body: object, kind: PatchKind = "merge") -> Obj | None:
-        """Patch; None when the object is gone."""
+    def patch(
+        self, url_path: str, body: object, kind: PatchKind = "merge", *, field_manager: str | None = None
+    ) -> Obj | None:
+        """Patch (as ``field_manager`` when given); None when the object is gone."""
+        query = {"fieldManager": field_manager} if field_manager else None
         try:
-            return self.request("PATCH", url_path, body=body, content_type=_PATCH_TYPES[kind])
+            return self.request("PATCH", url_path, body=body, content_type=_PATCH_TYPES[kind], query=query)
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -264,6 +301,22 @@ class Kube:
                 return ""
             raise
         return raw.decode("utf-8", errors="replace")
+
+    def follow_pod_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int | None = None
+    ) -> Iterator[bytes]:
+        """A container's log, streamed as it grows (``follow=true``) until the container ends."""
+        query: dict[str, str | int | bool] = {"container": container, "follow": True}
+        if tail_lines is not None:
+            query["tailLines"] = tail_lines
+        url = path("v1", "Pod", namespace, pod, "log")
+        resp = self._call("GET", url, query, None, "application/json", "*/*", None)
+        if not 200 <= resp.status <= 299:
+            _check(int(resp.status), resp.read())
+        try:
+            yield from resp.response.stream(4096, decode_content=True)
+        finally:
+            resp.response.release_conn()
 
     def event(
         self,

@@ -255,7 +255,7 @@ def classify(relpath: str) -> tuple[str, str]:
         return DOC_MEDIA_TYPE, "model-card"
     if lower.startswith(("license", "licence", "notice")):
         return DOC_MEDIA_TYPE, "license"
-    if lower.endswith((".md", ".txt")):
+    if lower.endswith((".md", ".txt", ".png")):  # .png: the model card's pictures
         return DOC_MEDIA_TYPE, "doc"
     return OTHER_MEDIA_TYPE, "other"
 

@@ -2,8 +2,9 @@
 
 Lineage is what makes a result reproducible and auditable: base model and revision, dataset
 URI and SHA-256, method and its settings, hyperparameters, seed, the kubetune and library
-versions; then the base-versus-tuned metrics and the gate verdict. Pure: builds dicts and
-text; :mod:`kubetune.trainer.export` writes them.
+versions; then the base-versus-tuned metrics and the gate verdict. The card's ``pictures``
+(file names of the PNGs :mod:`kubetune.trainer.charts` drew, next to the card) are linked from
+the Markdown. Pure: builds dicts and text; :mod:`kubetune.trainer.export` writes them.
 """
 
 from __future__ import annotations
@@ -123,6 +124,9 @@ def markdown(card: dict[str, Any]) -> str:
         lines.append(
             f"| {m['name']} | {_fmt(m.get('base'))} | {_fmt(m.get('tuned'))} | {_fmt(m.get('delta'))} |"
         )
+    pictures = card.get("pictures") or {}
+    if pictures.get("metrics"):
+        lines += ["", f"![base vs tuned, per metric]({pictures['metrics']})"]
     gate = card.get("gate")
     if gate:
         lines += ["", f"Gate: {'passed' if gate['passed'] else 'NOT met'}: {gate['message']}"]
@@ -135,6 +139,8 @@ def markdown(card: dict[str, Any]) -> str:
             f"- Steps: {training.get('steps')}; final training loss {_fmt(training.get('finalLoss'))}",
             f"- Effective throughput: {training.get('tokensPerSecond') or 0:.0f} tokens/s on {training.get('device')}",
         ]
+    if pictures.get("lossCurve"):
+        lines += ["", f"![training loss per step]({pictures['lossCurve']})"]
     if card.get("labels"):
         lines += ["", "## Labels", "", ", ".join(card["labels"])]
     lines += ["", "## Files", ""]

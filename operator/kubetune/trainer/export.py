@@ -6,7 +6,8 @@ Layout of the output directory::
     model/        the whole model instead, for full fine-tuning (+ tokenizer, card)
     merged/       base with the adapter merged in, when spec.output.merge (+ tokenizer)
     int8/         int8 weight-only export, when spec.output.quantize is int8
-    model-card.json, MODEL_CARD.md
+    model-card.json, MODEL_CARD.md, loss-curve.png, metrics.png (the card's pictures, also
+                  copied into each directory above next to its README.md)
 
 Merging changes the model in place, so export runs after evaluation. Plain files only; pushing
 to a registry is the caller's business.
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kubetune.api.v1alpha1.common import MetricComparison
 from kubetune.api.v1alpha1.finetunejob import FineTuneJobSpec
-from kubetune.trainer import card, quantize
+from kubetune.trainer import card, charts, quantize
 from kubetune.trainer.result import Artifacts
 
 
@@ -64,8 +67,26 @@ def weights(
     return arts, merged_model
 
 
-def write_card(data: dict[str, Any], arts: Artifacts, out: Path) -> Artifacts:
-    """Write the card next to the artifacts and into each artifact directory."""
+def write_card(
+    data: dict[str, Any],
+    arts: Artifacts,
+    out: Path,
+    *,
+    losses: Sequence[tuple[int, float]] = (),
+    metrics: Sequence[MetricComparison] = (),
+) -> Artifacts:
+    """Write the card, with its pictures (loss curve, base-vs-tuned chart) when there is data for
+    them, next to the artifacts and into each artifact directory, so they are pushed with it."""
+    drawn = {
+        key: picture.name
+        for key, picture in (
+            ("lossCurve", charts.loss_curve(losses, out / charts.LOSS_CURVE)),
+            ("metrics", charts.metrics_chart(metrics, out / charts.METRICS_CHART)),
+        )
+        if picture is not None
+    }
+    if drawn:
+        data = {**data, "pictures": drawn}
     text = card.markdown(data)
     body = json.dumps(data, indent=2, default=str)
     (out / "model-card.json").write_text(body, encoding="utf-8")
@@ -74,6 +95,8 @@ def write_card(data: dict[str, Any], arts: Artifacts, out: Path) -> Artifacts:
         if d:
             (Path(d) / "model-card.json").write_text(body, encoding="utf-8")
             (Path(d) / "README.md").write_text(text, encoding="utf-8")
+            for name in drawn.values():
+                shutil.copyfile(out / name, Path(d) / name)
     arts.model_card = str(out / "model-card.json")
     arts.model_card_markdown = str(out / "MODEL_CARD.md")
     return arts

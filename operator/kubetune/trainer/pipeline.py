@@ -354,7 +354,9 @@ def _train_and_export(
         demo_model=(source.path / "DEMO_MODEL.md").is_file(),
         labels=labels or None,
     )
-    result.artifacts = export.write_card(data, arts, opts.output_dir)
+    result.artifacts = export.write_card(
+        data, arts, opts.output_dir, losses=trained.losses, metrics=result.metrics
+    )
     result.lineage = lineage
     result.checkpoints = checkpoint.refs(opts.checkpoints)
     passed = result.gate.passed

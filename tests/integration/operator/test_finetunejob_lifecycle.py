@@ -22,6 +22,8 @@ def test_lora_job_succeeds_with_preflight_progress_metrics_and_events(
     assert status["observedGeneration"] == obj["metadata"]["generation"]
     assert status["preflight"]["passed"] is True and status["preflight"]["trainRows"] > 0
     assert status["progress"]["step"] == status["progress"]["totalSteps"] > 0, dump(obj)
+    # the bounded loss line `kubetune status ftj` draws, kept by the operator from the progress lines
+    assert 2 <= len(status["progress"]["lossHistory"]) <= 60, dump(obj)
     assert status["checkpoints"], dump(obj)
     # Base vs tuned on the held-out split, from the trainer's result.
     loss = next((m for m in status.get("metrics") or [] if m["name"] == "loss"), None)

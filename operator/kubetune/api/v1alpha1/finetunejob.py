@@ -712,6 +712,10 @@ class PreflightSummary(KubeModel):
     )
 
 
+# Bound of status.progress.lossHistory: enough for a sparkline, small enough for every status patch.
+LOSS_HISTORY_POINTS = 60
+
+
 class Progress(KubeModel):
     """Live training progress reported by the trainer."""
 
@@ -729,6 +733,13 @@ class Progress(KubeModel):
     eta_seconds: float | None = Field(default=None, description="Estimated seconds left.")
     summary: str | None = Field(default=None, description="step/total and percent, for kubectl get.")
     update_time: str | None = Field(default=None, description="When the trainer last reported.")
+    loss_history: list[float] | None = Field(
+        default=None,
+        max_length=LOSS_HISTORY_POINTS,
+        description=f"The last training losses reported (at most {LOSS_HISTORY_POINTS}, oldest first, "
+        "4 significant digits; the last one is the loss of `step`), for a sparkline such as "
+        "`kubetune status ftj NAME` draws. Steps whose report was not read leave no point.",
+    )
 
 
 class CheckpointRef(KubeModel):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any, Literal
 
-from kubetune.api.v1alpha1.finetunejob import CheckpointRef, PreflightSummary, Progress
+from kubetune.api.v1alpha1.finetunejob import LOSS_HISTORY_POINTS, CheckpointRef, PreflightSummary, Progress
 
 Obj = dict[str, Any]
 JobOutcome = Literal["missing", "active", "suspended", "complete", "failed"]
@@ -29,6 +30,7 @@ class TrainerLog:
 
     preflight: PreflightSummary | None = None
     progress: Progress | None = None
+    losses: list[tuple[int, float]] = dataclasses.field(default_factory=list)  # (step, loss), in log order
     checkpoints: list[CheckpointRef] = dataclasses.field(default_factory=list)
     phase: str | None = None
     resumed_from_step: int | None = None
@@ -51,6 +53,17 @@ def _progress(event: Obj) -> Progress:
     )
 
 
+def loss_history(previous: Progress | None, losses: list[tuple[int, float]]) -> list[float] | None:
+    """``status.progress.lossHistory`` after reading ``losses``: the previous history, then the
+    losses of steps past the previous progress (a re-read log tail adds nothing twice; a run
+    resumed from an earlier checkpoint continues the line), the newest
+    :data:`LOSS_HISTORY_POINTS`, rounded to 4 significant digits to keep the status patch small."""
+    history = list(previous.loss_history or []) if previous is not None else []
+    last = previous.step if previous is not None and previous.loss_history else -1
+    history += [float(f"{loss:.4g}") for step, loss in losses if step > last]
+    return history[-LOSS_HISTORY_POINTS:] or None
+
+
 def parse_log(text: str) -> TrainerLog:
     """Fold the trainer's JSON lines into a :class:`TrainerLog`; other lines are ignored."""
     out = TrainerLog()
@@ -68,6 +81,8 @@ def parse_log(text: str) -> TrainerLog:
         kind = event.get("event")
         if kind == "progress":
             out.progress = _progress(event)
+            if isinstance(event.get("loss"), (int, float)) and math.isfinite(event["loss"]):
+                out.losses.append((out.progress.step, float(event["loss"])))
             continue
         if kind == "result" and isinstance(event.get("result"), dict):
             out.result = event["result"]
