@@ -23,13 +23,16 @@ HEADER = """# Operator metrics
 
 Every series the operator serves on `/metrics` (port `metrics.port` of the chart, 8080 by
 default). Generated from the registries by `python -m kubetune.controllers.metricsdoc`; a unit
-test fails when this page and the code differ, and an integration test reads each name from a
-real scrape after real FineTuneJobs and a rollout.
+test fails when this page and the code differ, and the e2e test (`tests/e2e/observability.py`)
+checks each name, type, help text and label set against a real Prometheus scrape of the
+operator after real FineTuneJobs, a promotion and a rollback.
 
 Per-object series carry `namespace` and `name` and are removed when the object is deleted, so
-their number is bounded by the live FineTuneJobs and ModelDeployments. The chart's Grafana
-dashboards (`dashboards.enabled`) and alert rules (`prometheusRule.enabled`) use only these
-series.
+their number is bounded by the live FineTuneJobs and ModelDeployments. Counters and histograms
+also come with prometheus_client's `_created` series (when the series began), which nothing
+here uses. The chart's Grafana dashboards (`dashboards.enabled`) and alert rules
+(`prometheusRule.enabled`) use only the series below; its ServiceMonitor keeps their
+`namespace` label (`honorLabels`).
 
 | name | type | labels | help |
 |---|---|---|---|

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from kubetune.api.v1alpha1.common import MetricComparison
 from kubetune.api.v1alpha1.finetunejob import BudgetSpec, CostSummary, FineTuneJobStatus, Progress
 from kubetune.api.v1alpha1.modeldeployment import MetricVerdict, ModelDeploymentStatus
 from kubetune.controllers.finetunejob.metrics import Metrics
@@ -125,3 +126,20 @@ def test_an_unreachable_prometheus_is_its_own_verdict_and_forget_removes_every_s
     )
     m.forget("team-a", "d")
     assert _mentions(m.registry, "d") == []
+
+
+def test_a_job_evaluated_only_at_the_end_reports_its_evaluation_loss_as_eval() -> None:
+    m = Metrics()
+    status = FineTuneJobStatus(
+        phase="Succeeded",
+        progress=Progress(step=10, total_steps=10, loss=0.9),
+        metrics=[
+            MetricComparison(name="rougeL", tuned=0.4),
+            MetricComparison(name="loss", base=2.5, tuned=1.25),
+        ],
+    )
+    m.observe("team-a", "j", status)
+    assert _series(m.registry, "kubetune_finetunejob_loss") == {
+        (("name", "j"), ("namespace", "team-a"), ("split", "train")): 0.9,
+        (("name", "j"), ("namespace", "team-a"), ("split", "eval")): 1.25,
+    }

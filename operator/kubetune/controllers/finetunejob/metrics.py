@@ -60,7 +60,8 @@ class Metrics:
         )
         self.loss = Gauge(
             "kubetune_finetunejob_loss",
-            "Latest loss the trainer reported (split=train or eval).",
+            "Latest loss: split=train as the trainer reports it, split=eval on held-out data "
+            "(during training, else the tuned model's evaluation).",
             ["namespace", "name", "split"],
             registry=r,
         )
@@ -106,8 +107,13 @@ class Metrics:
                 self.tokens_per_second.labels(namespace, name).set(progress.tokens_per_second)
             if progress.loss is not None:
                 self.loss.labels(namespace, name, "train").set(progress.loss)
-            if progress.eval_loss is not None:
-                self.loss.labels(namespace, name, "eval").set(progress.eval_loss)
+        # Held-out loss: the trainer's while it evaluates during training, else the evaluation's
+        # loss of the tuned model (status.metrics), which is all a job evaluated only at the end has.
+        eval_loss = progress.eval_loss if progress is not None else None
+        if eval_loss is None:
+            eval_loss = next((m.tuned for m in status.metrics if m.name == "loss"), None)
+        if eval_loss is not None:
+            self.loss.labels(namespace, name, "eval").set(eval_loss)
         if status.cost is not None:
             self.gpu_seconds.labels(namespace, name).set(status.cost.gpu_hours * 3600.0)
             currency = self._currency_of.get(key)
