@@ -1,8 +1,8 @@
 """The chart's Grafana dashboards as queries a test can run: every panel target's PromQL, with
 Grafana's template variables replaced by values a test chooses.
 
-Reads ``charts/kubetune/dashboards/*.json`` only; querying is the caller's (see
-:meth:`kubetune.testing.prometheus.Prometheus.series`).
+Reads ``charts/kubetune/dashboards/*.json``; :func:`export_ranges` also queries a Prometheus
+over HTTP for ``hack/render-dashboards.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import requests
 
 DASHBOARDS = Path(__file__).resolve().parents[3] / "charts" / "kubetune" / "dashboards"
 METRIC = re.compile(r"\bkubetune_[a-z_]+\b")
@@ -61,3 +63,23 @@ def queries(directory: Path = DASHBOARDS) -> list[Query]:
             for target in panel.get("targets", []):
                 found.append(Query(stem, panel["title"], target["refId"], target["expr"]))
     return found
+
+
+def export_ranges(url: str, namespace: str, start: float, end: float, path: Path, step: float = 2.0) -> None:
+    """Every panel query over ``start``..``end`` (``/api/v1/query_range``) from the Prometheus at
+    ``url``, with ``namespace`` selected, written to ``path`` as JSON for
+    ``hack/render-dashboards.py``."""
+    out = []
+    for query in queries():
+        # a graph evaluates $__rate_interval at each step, a table or stat $__range once
+        variables = {"namespace": namespace, "__rate_interval": "20s", "__range": f"{int(end - start) + 30}s"}
+        response = requests.post(
+            f"{url}/api/v1/query_range",
+            data={"query": query.substituted(variables), "start": start, "end": end, "step": step},
+            timeout=30,
+        )
+        response.raise_for_status()
+        result = response.json()["data"]["result"]
+        out.append({"dashboard": query.dashboard, "panel": query.panel, "ref": query.ref, "result": result})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"namespace": namespace, "start": start, "end": end, "queries": out}))
