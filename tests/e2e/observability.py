@@ -67,4 +67,6 @@ def assert_every_panel_returns_data(prometheus: Prometheus, namespace: str, sinc
 
 def export_panel_ranges(prometheus: Prometheus, namespace: str, since: float, path: Path) -> None:
     """Each panel query over the test's time range, for ``hack/render-dashboards.py``."""
-    dashboards.export_ranges(prometheus.url, namespace, since, time.time(), path)
+    dashboards.export_ranges(
+        prometheus.url, namespace, since, time.time(), path, source="the e2e test's FineTuneJobs and rollout"
+    )

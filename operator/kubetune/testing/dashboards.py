@@ -65,10 +65,12 @@ def queries(directory: Path = DASHBOARDS) -> list[Query]:
     return found
 
 
-def export_ranges(url: str, namespace: str, start: float, end: float, path: Path, step: float = 2.0) -> None:
+def export_ranges(
+    url: str, namespace: str, start: float, end: float, path: Path, *, source: str, step: float = 2.0
+) -> None:
     """Every panel query over ``start``..``end`` (``/api/v1/query_range``) from the Prometheus at
     ``url``, with ``namespace`` selected, written to ``path`` as JSON for
-    ``hack/render-dashboards.py``."""
+    ``hack/render-dashboards.py``; ``source`` says in words where the data came from."""
     out = []
     for query in queries():
         # a graph evaluates $__rate_interval at each step, a table or stat $__range once
@@ -82,4 +84,6 @@ def export_ranges(url: str, namespace: str, start: float, end: float, path: Path
         result = response.json()["data"]["result"]
         out.append({"dashboard": query.dashboard, "panel": query.panel, "ref": query.ref, "result": result})
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"namespace": namespace, "start": start, "end": end, "queries": out}))
+    path.write_text(
+        json.dumps({"namespace": namespace, "source": source, "start": start, "end": end, "queries": out})
+    )
