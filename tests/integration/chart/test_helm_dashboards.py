@@ -59,3 +59,12 @@ def test_every_panel_query_parses(tmp_path: Path) -> None:
         [promtool, "check", "rules", "panels.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_service_monitor_keeps_the_namespace_label_the_panels_group_by(helm: str) -> None:
+    # Without honorLabels, Prometheus renames the operator's namespace="<object's namespace>" to
+    # exported_namespace and every per-namespace panel and alert groups by the operator's own.
+    (monitor,) = [
+        d for d in documents(helm, "--set", "serviceMonitor.enabled=true") if d["kind"] == "ServiceMonitor"
+    ]
+    assert [e.get("honorLabels") for e in monitor["spec"]["endpoints"]] == [True]
