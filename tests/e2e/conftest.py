@@ -6,7 +6,10 @@ integration level's own (``tests/integration/conftest.py`` and
 share one definition. What is new: ``prometheus`` discovers the namespace's kubetune pods
 through the API server (Kubernetes SD, or its stand-in on a Debian Prometheus without it; see
 :mod:`kubetune.testing.prometheus`), and the integration level's ``operator`` runs with that
-Prometheus as its default analysis backend (``operator_settings`` is overridden here).
+Prometheus as its default analysis backend (``operator_settings`` is overridden here). That
+Prometheus also scrapes the in-process operator's ``/metrics`` (job ``kubetune-operator``,
+served by ``operator_metrics`` on a port chosen before Prometheus starts), so the chart's
+dashboards and docs/metrics.md can be checked against a real scrape.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from types import ModuleType
 
 import pytest
 
+from kubetune.controllers import operator as kubetune_operator
 from kubetune.controllers.settings import Settings
 from kubetune.testing import Cluster
 from kubetune.testing.prometheus import Prometheus, prometheus_available
+from kubetune.testing.servers import LOOPBACK, free_port
 
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 sys.path.insert(0, str(INTEGRATION / "operator"))  # ftj_helpers, mdep_helpers
@@ -49,13 +54,38 @@ operator = _operator.operator
 
 
 @pytest.fixture
-def prometheus(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Prometheus]:
-    """A Prometheus scraping the kubetune pods of ``namespace`` every second."""
+def operator_metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def prometheus(
+    cluster: Cluster, namespace: str, tmp_path: Path, operator_metrics_port: int
+) -> Iterator[Prometheus]:
+    """A Prometheus scraping the kubetune pods of ``namespace`` and the operator every second."""
     problem = prometheus_available()
     if problem is not None:
         pytest.fail(problem, pytrace=False)
-    with Prometheus.for_cluster(tmp_path / "prometheus", cluster.kubeconfig, [namespace]) as prom:
+    with Prometheus.for_cluster(
+        tmp_path / "prometheus",
+        cluster.kubeconfig,
+        [namespace],
+        operator_targets=[f"{LOOPBACK}:{operator_metrics_port}"],
+    ) as prom:
         yield prom
+
+
+@pytest.fixture
+def operator_metrics(
+    operator: kubetune_operator.Operator, operator_metrics_port: int
+) -> Iterator[kubetune_operator.Probes]:
+    """The operator's ``/metrics`` (and probes) on ``operator_metrics_port``, as ``run`` serves them."""
+    probes = kubetune_operator.Probes(operator, (LOOPBACK, operator_metrics_port))
+    probes.start()
+    try:
+        yield probes
+    finally:
+        probes.stop()
 
 
 @pytest.fixture

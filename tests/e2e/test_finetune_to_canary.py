@@ -11,12 +11,19 @@ error-rate check while the stable pods keep serving.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ftj_helpers import FTJ, dump, lora_job, phase_is
 from mdep_helpers import MDEP, adapter_state, deployments, model_deployment, status_of
+from observability import (
+    assert_every_panel_returns_data,
+    assert_scrape_matches_metrics_doc,
+    export_panel_ranges,
+)
 from traffic import PodTraffic
 
 from kubetune.controllers import operator as kubetune_operator
@@ -42,6 +49,8 @@ def _train(kube: Kube, namespace: str, registry: str) -> None:
     for name, seed in (("bot-v1", 1), ("bot-v2", 2)):
         job = lora_job(name, output={**output, "tag": name})
         job["spec"]["hyperparameters"].update(learningRate=0.05, seed=seed)
+        if name == "bot-v1":  # a budget, for the dashboards' and alerts' budget share
+            job["spec"]["budget"] = {"maxGpuHours": 100}
         kube.create(FTJ.format(ns=namespace), job)
     for name in ("bot-v1", "bot-v2"):
         obj = wait_for(
@@ -63,8 +72,10 @@ def test_finetuned_adapter_is_promoted_on_prometheus_data_and_a_faulty_release_r
     adapter_registry: str,
     prometheus: Prometheus,
     operator: kubetune_operator.Operator,
+    operator_metrics: kubetune_operator.Probes,
 ) -> None:
     assert adapter_registry.startswith("oci://"), "needs the docker-registry Debian package"
+    started = time.time()
     _train(kube, namespace, adapter_registry)
 
     body = model_deployment(
@@ -125,3 +136,18 @@ def test_finetuned_adapter_is_promoted_on_prometheus_data_and_a_faulty_release_r
     assert any(e["reason"] == "Promoted" for e in events), events
     up = prometheus.series(f'up{{namespace="{namespace}"}}')
     assert up, "Prometheus discovered no pods"
+
+    # What the platform team sees: the operator's own series, scraped by the same Prometheus.
+    assert prometheus.series('up{job="kubetune-operator"} == 1'), "the operator's /metrics was not scraped"
+    ns = f'namespace="{namespace}"'
+    assert prometheus.series(f'kubetune_finetunejob_phase{{{ns}, name="bot-v1", phase="Succeeded"}} == 1')
+    assert prometheus.series(f'kubetune_modeldeployment_phase{{{ns}, name="bot", phase="RolledBack"}} == 1')
+    wait_for(
+        lambda: prometheus.series(f'kubetune_modeldeployment_rollbacks_total{{{ns}, name="bot"}} == 1'),
+        10,
+        "the rollback counted once",
+    )
+    assert_scrape_matches_metrics_doc(prometheus)
+    assert_every_panel_returns_data(prometheus, namespace, started)
+    if os.environ.get("KUBETUNE_DASHBOARD_DATA"):  # hack/render-dashboard.py draws the README picture
+        export_panel_ranges(prometheus, namespace, started, Path(os.environ["KUBETUNE_DASHBOARD_DATA"]))

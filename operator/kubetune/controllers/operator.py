@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import kopf
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from kubetune import logs
 from kubetune.clients import kube as kubeclient
@@ -50,6 +50,21 @@ class Operator:
     metrics: Metrics
     settings: Settings
     deployments: mdep_reconcile.Reconciler
+    # 1 while this process reconciles: always without leader election, else while it holds
+    # the Lease (a standby serves /metrics with 0, so "no leader" is max() == 0 over replicas).
+    leader: Gauge
+
+
+def leader_gauge(registry: CollectorRegistry) -> Gauge:
+    """``kubetune_operator_leader``, at 1 until leader election says this replica waits."""
+    leader = Gauge(
+        "kubetune_operator_leader",
+        "1 while this operator process reconciles (holds the leader Lease, or runs without "
+        "leader election), else 0.",
+        registry=registry,
+    )
+    leader.set(1)
+    return leader
 
 
 def build(
@@ -57,6 +72,7 @@ def build(
 ) -> Operator:
     """Registry, kopf settings and reconcilers (FineTuneJob, ModelDeployment) for one operator."""
     metrics = Metrics()
+    leader = leader_gauge(metrics.registry)
     client = kube or kubeclient.Kube.from_environment()
     reconciler = Reconciler(client, settings, metrics)
     deployments = mdep_reconcile.Reconciler(client, settings, mdep_metrics.Metrics(metrics.registry))
@@ -91,6 +107,7 @@ def build(
         metrics=metrics,
         settings=settings,
         deployments=deployments,
+        leader=leader,
     )
 
 
@@ -337,8 +354,10 @@ def run(
                 renew_deadline=renew_deadline,
                 retry_period=retry_period,
             )
+            op.leader.set(0)
             if not election.acquire(stop):
                 return 0
+            op.leader.set(1)
             election.start()
             threading.Thread(target=_stop_when, args=(election.lost, stop), daemon=True).start()
         kopf_ready = threading.Event()

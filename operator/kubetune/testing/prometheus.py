@@ -22,6 +22,11 @@ Two ways to find what to scrape, chosen when the object is made:
   the node agent's host routes. Prometheus passes discovered changes on to scraping at most
   every 5 s, so allow a pod that long (plus a scrape) to appear in or leave the targets.
 
+Either way, ``operator_targets`` adds a job ``kubetune-operator`` with static targets (an
+in-process operator's ``/metrics``, e.g. :class:`kubetune.controllers.operator.Probes`) and
+``honor_labels``, as the chart's ServiceMonitor scrapes the operator, so its series keep the
+``namespace`` of the object they describe.
+
 Either way :meth:`Prometheus.client` is the product's query client; :meth:`Prometheus.series`
 and :meth:`Prometheus.targets` expose whole vectors and the target list for assertions. See
 :func:`prometheus_available`.
@@ -137,6 +142,7 @@ class Prometheus:
         *,
         kubernetes: KubernetesSD | None = None,
         discovery: Discovery | None = None,
+        operator_targets: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
@@ -174,13 +180,22 @@ class Prometheus:
                     namespaces=kubernetes.namespaces,
                     selector=kubernetes.selector,
                 )
+        scrapes = [scrape]
+        if operator_targets:
+            scrapes.append(
+                {
+                    "job_name": "kubetune-operator",
+                    "honor_labels": True,
+                    "static_configs": [{"targets": list(operator_targets)}],
+                }
+            )
         config = {
             "global": {
                 "scrape_interval": SCRAPE_INTERVAL,
                 "scrape_timeout": SCRAPE_INTERVAL,
                 "evaluation_interval": SCRAPE_INTERVAL,
             },
-            "scrape_configs": [scrape],
+            "scrape_configs": scrapes,
         }
         # JSON is YAML; no PyYAML needed to write it
         self.config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -194,10 +209,13 @@ class Prometheus:
         *,
         binary: str | None = None,
         discovery: Discovery | None = None,
+        operator_targets: Sequence[str] = (),
     ) -> Prometheus:
         """Kubernetes mode: discover kubetune pods through ``kubeconfig`` (not started yet)."""
         sd = KubernetesSD(kubeconfig, tuple(namespaces))
-        return cls(workdir, binary=binary, kubernetes=sd, discovery=discovery)
+        return cls(
+            workdir, binary=binary, kubernetes=sd, discovery=discovery, operator_targets=operator_targets
+        )
 
     @property
     def url(self) -> str:
@@ -280,6 +298,16 @@ class Prometheus:
         if data["resultType"] != "vector":
             raise promclient.PrometheusQueryError(f"query {promql!r} returned a {data['resultType']}")
         return [(dict(s["metric"]), float(s["value"][1])) for s in data["result"]]
+
+    def target_metadata(self, job: str) -> list[dict[str, Any]]:
+        """``# TYPE`` and ``# HELP`` of every family the targets of ``job`` exposed in their last
+        scrape (``/api/v1/targets/metadata``), samples or not: ``metric``, ``type``, ``help``."""
+        response = requests.get(
+            f"{self.url}/api/v1/targets/metadata", params={"match_target": f'{{job="{job}"}}'}, timeout=5
+        )
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()["data"]
+        return found
 
     def wait_scraped(self, namespace: str, count: int, deadline_s: float = 30.0) -> None:
         """Until ``count`` targets of ``namespace`` are up (discovery and the first scrape done)."""

@@ -148,7 +148,7 @@ class Reconciler:
                     namespace=namespace, job=name, reason=event.reason, phase=decision.status.phase
                 ),
             )
-        self.metrics.observe(namespace, name, decision.status)
+        self.metrics.observe(namespace, name, decision.status, job.spec.budget)
         return decision
 
     def _invalid(self, obj: Obj, url: str, exc: ValidationError) -> None:
