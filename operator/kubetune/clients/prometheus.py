@@ -234,7 +234,7 @@ def _json(raw: bytes | None) -> dict[str, Any] | None:
 def _error_type(body: dict[str, Any] | None) -> str:
     """``: <errorType>`` when it is one of Prometheus' short identifiers, else nothing."""
     kind = (body or {}).get("errorType")
-    if isinstance(kind, str) and 0 < len(kind) <= 32 and kind.replace("_", "").isalnum():
+    if isinstance(kind, str) and 0 < len(kind) <= 32 and kind.replace("_", "").replace("-", "").isalnum():
         return f": {kind}"
     return ""
 

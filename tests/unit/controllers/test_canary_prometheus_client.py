@@ -177,3 +177,14 @@ def test_a_query_that_blocks_returns_unreachable_at_the_total_deadline() -> None
     finally:
         release.set()
         c.close()
+
+
+def test_prom_label_proxy_refusals_keep_its_error_type() -> None:
+    body = {
+        "status": "error",
+        "errorType": "prom-label-proxy",
+        "error": 'conflicting label matcher: "namespace=b"',
+    }
+    with pytest.raises(PrometheusQueryError) as exc:
+        client(FakeSession(status=400, body=body)).query("x")
+    assert str(exc.value).endswith("(HTTP 400: prom-label-proxy)") and "conflicting" not in str(exc.value)
