@@ -12,8 +12,8 @@ mistake in the query rather than an outage. Knows nothing of canaries.
 Every query has a **total** deadline (``timeout_s``), not only a socket timeout: requests'
 read timeout applies to each socket read, so a server trickling a byte at a time would hold the
 caller forever. The caller (a reconcile worker) therefore never does the I/O itself: it hands
-the query to this client's own small pool of threads (``max_in_flight``, one client per URL,
-kept across reconciles) and waits until the deadline. The worker reads the body in pieces and
+the query to a daemon thread of this client (at most ``max_in_flight`` at once; one client per
+URL, kept across reconciles) and waits until the deadline. The worker reads the body in pieces and
 gives up at the deadline too; a server that trickles its *headers* keeps the worker until it
 stops (http.client reads headers line by line), but never the caller, and while every worker of
 a URL is taken, queries to it fail at once instead of queuing. The number of threads is thus
@@ -80,7 +80,6 @@ class Client:
         self.max_in_flight = max_in_flight
         self._session = session or requests.Session()
         self._slots = threading.BoundedSemaphore(max_in_flight)
-        self._pool = futures.ThreadPoolExecutor(max_in_flight, thread_name_prefix="prometheus-query")
 
     def query(
         self, promql: str, at: float | None = None, *, params: Mapping[str, str] | None = None
@@ -100,8 +99,14 @@ class Client:
                 f"Prometheus at {self.url} is still busy with {self.max_in_flight} earlier queries "
                 f"that did not answer; not asking it more"
             )
+        future: futures.Future[tuple[int, dict[str, Any] | None]] = futures.Future()
+        # A daemon thread per query, at most max_in_flight at once: one stuck in a server that
+        # never finishes must not keep the operator from exiting either (a pool's threads would).
+        worker = threading.Thread(
+            target=self._post, args=(form, deadline, future), name="prometheus-query", daemon=True
+        )
         try:
-            future = self._pool.submit(self._post, form, deadline)
+            worker.start()
         except BaseException:
             self._slots.release()
             raise
@@ -114,15 +119,18 @@ class Client:
         return _answer(self.url, promql, status, body)
 
     def close(self) -> None:
-        """Stop taking queries; workers still reading finish on their own."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Close idle connections; workers still reading finish on their own."""
         self._session.close()
 
     # --- in a worker thread -----------------------------------------------------------------
 
-    def _post(self, form: dict[str, str], deadline: float) -> tuple[int, dict[str, Any] | None]:
+    def _post(
+        self, form: dict[str, str], deadline: float, future: futures.Future[tuple[int, dict[str, Any] | None]]
+    ) -> None:
         try:
-            return self._exchange(form, deadline)
+            future.set_result(self._exchange(form, deadline))
+        except BaseException as exc:
+            future.set_exception(exc)
         finally:
             self._slots.release()
 
