@@ -13,8 +13,12 @@
 #   5. the helm CLI, built from Go modules into ~/.cache/kubetune (hack/build-helm.sh), for the
 #      chart tests (helm lint / template). Not fatal: without it those tests skip, unless
 #      KUBETUNE_REQUIRE_HELM is set (hack/test.sh sets it).
+#   6. prom-label-proxy, built from Go modules into ~/.cache/kubetune (hack/build-prom-label-proxy.sh),
+#      the tenant proxy the Prometheus tenancy tests (tests/integration/security) put in front of
+#      the test Prometheus. Not fatal: without it those tests skip, unless
+#      KUBETUNE_REQUIRE_PROMETHEUS is set (hack/test.sh sets it).
 # Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1 /
-# KUBETUNE_SKIP_HELM_BUILD=1 skip those phases.
+# KUBETUNE_SKIP_HELM_BUILD=1 / KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 skip those phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,4 +86,12 @@ if [[ "${KUBETUNE_SKIP_HELM_BUILD:-0}" != 1 ]]; then
     echo "==> setup: WARNING: hack/build-helm.sh failed; the Helm chart tests will skip (or fail under KUBETUNE_REQUIRE_HELM)" >&2
   fi
   phase_done "helm CLI"
+fi
+
+if [[ "${KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD:-0}" != 1 ]]; then
+  phase "prom-label-proxy (Go build, cached by version)"
+  if ! hack/build-prom-label-proxy.sh >/dev/null; then
+    echo "==> setup: WARNING: hack/build-prom-label-proxy.sh failed; the Prometheus tenancy tests will skip (or fail under KUBETUNE_REQUIRE_PROMETHEUS)" >&2
+  fi
+  phase_done "prom-label-proxy"
 fi

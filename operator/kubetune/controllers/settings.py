@@ -68,6 +68,31 @@ def insecure_hosts(value: str) -> tuple[str, ...]:
     return tuple(sorted({h.strip() for h in text.split(",") if h.strip()}))
 
 
+def check_prometheus_url(value: str, env_name: str, chart_value: str) -> str | None:
+    """``value`` without a trailing slash if it is an ``http(s)://`` base URL; None when empty."""
+    url = value.strip().rstrip("/")
+    if not url:
+        return None
+    if not re.match(r"^https?://[^/\s@]+(/\S*)?$", url):
+        raise SettingsError(
+            f"{env_name} (chart value {chart_value}) holds {value.strip()!r}, not a Prometheus base URL; "
+            "write it as http(s)://HOST[:PORT][/PATH], e.g. http://prometheus.monitoring.svc:9090"
+        )
+    return url
+
+
+def _seconds(value: str, env_name: str, default: float) -> float:
+    if not value.strip():
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 300:
+        raise SettingsError(f"{env_name} is {value!r}; write a number of seconds between 0 and 300, e.g. 5")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every reconcile needs to know that is not in the object itself."""
@@ -93,6 +118,15 @@ class Settings:
     # Prometheus that canary analysis asks when a spec names none.
     kubetune_image: str = DEFAULT_KUBETUNE_IMAGE
     prometheus_url: str | None = None
+    # Other Prometheus base URLs a ModelDeployment's spec.rollout.analysis.prometheusUrl may
+    # name (exact match, trailing slash ignored); prometheus_url is always allowed. Any other
+    # URL is never contacted.
+    prometheus_allowed_urls: tuple[str, ...] = ()
+    # A prom-label-proxy run with `-label namespace` in front of prometheus_url: custom
+    # metrics[].query run only there, with namespace=<the object's namespace>.
+    prometheus_tenant_url: str | None = None
+    # Total deadline of one Prometheus query (connection, headers and body together).
+    prometheus_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -105,7 +139,26 @@ class Settings:
             default_registry=check_registry_prefix(registry) if registry else None,
             insecure_registries=insecure_hosts(env.get("KUBETUNE_REGISTRY_INSECURE", "")),
             kubetune_image=env.get("KUBETUNE_IMAGE", DEFAULT_KUBETUNE_IMAGE),
-            prometheus_url=env.get("KUBETUNE_PROMETHEUS_URL") or None,
+            prometheus_url=check_prometheus_url(
+                env.get("KUBETUNE_PROMETHEUS_URL", ""), "KUBETUNE_PROMETHEUS_URL", "prometheus.url"
+            ),
+            prometheus_allowed_urls=tuple(
+                url
+                for item in env.get("KUBETUNE_PROMETHEUS_ALLOWED_URLS", "").split(",")
+                if (
+                    url := check_prometheus_url(
+                        item, "KUBETUNE_PROMETHEUS_ALLOWED_URLS", "prometheus.allowedUrls"
+                    )
+                )
+            ),
+            prometheus_tenant_url=check_prometheus_url(
+                env.get("KUBETUNE_PROMETHEUS_TENANT_URL", ""),
+                "KUBETUNE_PROMETHEUS_TENANT_URL",
+                "prometheus.tenantProxyUrl",
+            ),
+            prometheus_timeout_s=_seconds(
+                env.get("KUBETUNE_PROMETHEUS_TIMEOUT", ""), "KUBETUNE_PROMETHEUS_TIMEOUT", 5.0
+            ),
             cache_claim=env.get("KUBETUNE_CACHE_CLAIM") or None,
         )
 

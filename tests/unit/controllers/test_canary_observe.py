@@ -54,7 +54,10 @@ def healthy(**over: float | None) -> dict[tuple[str, str], float | None]:
 
 
 def run(s: AnalysisSpec, fake: Any) -> Any:
-    return observe.analysis_outcome(s, namespace=NS, canary=CANARY, stable=STABLE, query=fake)
+    """One analysis where the same fake answers built-in and custom (tenant proxy) queries."""
+    return observe.analysis_outcome(
+        s, namespace=NS, canary=CANARY, stable=STABLE, query=fake, tenant_query=fake
+    )
 
 
 def test_healthy_canary_with_enough_traffic_passes_every_builtin_check() -> None:

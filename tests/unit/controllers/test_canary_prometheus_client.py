@@ -1,9 +1,16 @@
-"""The Prometheus client returns one number per query and maps every outage to one error type."""
+"""The Prometheus client returns one number per query and maps every outage to one error type.
+
+Its messages reach status and Events that a namespace's users read: HTTP status, Prometheus'
+errorType and counts, never a response body, an error text or a label set.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -29,7 +36,8 @@ class FakeSession(requests.Session):
             raise self.raises
         response = requests.Response()
         response.status_code = self.status
-        response._content = self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+        content = self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+        response.raw = io.BytesIO(content)  # read as a stream, like urllib3's response
         return response
 
 
@@ -46,7 +54,7 @@ def test_single_series_value_is_a_float_and_the_query_goes_to_the_query_endpoint
     session = FakeSession(body=vector("0.25"))
     assert client(session).query("sum(rate(x[1m]))", at=1700000000.5) == 0.25
     sent = session.sent[0]
-    assert sent["url"] == f"{URL}/api/v1/query" and sent["timeout"] == 3
+    assert sent["url"] == f"{URL}/api/v1/query" and 0 < sent["timeout"] <= 3 and sent["stream"]
     assert sent["data"]["query"] == "sum(rate(x[1m]))" and sent["data"]["time"] == "1700000000.500"
 
 
@@ -66,11 +74,11 @@ def test_more_than_one_series_is_an_error_naming_the_query() -> None:
         client(FakeSession(body=vector("1", "2"))).query("rate(x[1m])")
 
 
-def test_connection_refused_is_unreachable_naming_the_url() -> None:
+def test_connection_refused_is_unreachable_naming_the_url_only() -> None:
     session = FakeSession(raises=requests.ConnectionError("Connection refused\nsecond line"))
     with pytest.raises(PrometheusUnreachable) as exc:
         client(session).query("x")
-    assert URL in str(exc.value) and "\n" not in str(exc.value)
+    assert str(exc.value) == f"Prometheus at {URL} is unreachable (ConnectionError)"
 
 
 def test_timeout_is_unreachable() -> None:
@@ -79,18 +87,104 @@ def test_timeout_is_unreachable() -> None:
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_server_errors_are_unreachable(status: int) -> None:
+def test_server_errors_are_unreachable_with_status_and_error_type_only(status: int) -> None:
     body = {"status": "error", "errorType": "unavailable", "error": "TSDB not ready"}
-    with pytest.raises(PrometheusUnreachable, match=f"HTTP {status}: unavailable: TSDB not ready"):
+    with pytest.raises(PrometheusUnreachable) as exc:
         client(FakeSession(status=status, body=body)).query("x")
+    assert str(exc.value) == f"Prometheus at {URL} answered HTTP {status}: unavailable"
 
 
-def test_a_body_that_is_not_the_api_is_unreachable() -> None:
-    with pytest.raises(PrometheusUnreachable, match="not its JSON API"):
-        client(FakeSession(body=b"<html>login</html>")).query("x")
+def test_a_body_that_is_not_the_api_is_unreachable_and_not_quoted() -> None:
+    with pytest.raises(PrometheusUnreachable) as exc:
+        client(FakeSession(body=b"<html>secret-token=abc</html>")).query("x")
+    assert "not its JSON API" in str(exc.value) and "secret" not in str(exc.value)
 
 
-def test_rejected_query_is_a_query_error_not_an_outage() -> None:
-    body = {"status": "error", "errorType": "bad_data", "error": 'parse error: unexpected "}"'}
-    with pytest.raises(PrometheusQueryError, match="rejected query 'x}': bad_data: parse error"):
+def test_a_non_json_error_page_is_never_quoted() -> None:
+    """Any URL answering anything: what it said must not reach the tenant's status."""
+    with pytest.raises(PrometheusUnreachable) as exc:
+        client(FakeSession(status=403, body=b"internal admin page: password=hunter2")).query("x")
+    assert str(exc.value) == f"Prometheus at {URL} answered HTTP 403"
+
+
+def test_rejected_query_is_a_query_error_with_status_and_error_type_not_the_error_text() -> None:
+    body = {
+        "status": "error",
+        "errorType": "bad_data",
+        "error": 'parse error: unexpected "}" near {a="secret"}',
+    }
+    with pytest.raises(PrometheusQueryError) as exc:
         client(FakeSession(status=400, body=body)).query("x}")
+    assert str(exc.value) == f"Prometheus at {URL} rejected query 'x}}' (HTTP 400: bad_data)"
+
+
+def test_an_error_type_that_is_not_an_identifier_is_left_out() -> None:
+    body = {"status": "error", "errorType": "<html> the body of some other server", "error": "x"}
+    with pytest.raises(PrometheusQueryError) as exc:
+        client(FakeSession(status=422, body=body)).query("x")
+    assert str(exc.value).endswith("(HTTP 422)")
+
+
+def test_several_series_are_counted_never_listed() -> None:
+    body = {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": {"namespace": "other", "pod": f"secret-{i}"}, "value": [1, "1"]} for i in range(5)
+            ],
+        },
+    }
+    with pytest.raises(PrometheusQueryError) as exc:
+        client(FakeSession(body=body)).query("x")
+    assert "returned 5 series" in str(exc.value)
+    assert "secret" not in str(exc.value) and "other" not in str(exc.value)
+
+
+def test_a_body_larger_than_the_cap_is_not_parsed() -> None:
+    big = b'{"status": "success", "pad": "' + b"x" * (prometheus.MAX_BODY_BYTES + 1) + b'"}'
+    with pytest.raises(PrometheusUnreachable, match="not its JSON API"):
+        client(FakeSession(body=big)).query("x")
+
+
+def test_extra_form_fields_reach_prometheus_with_the_query() -> None:
+    session = FakeSession(body=vector("1"))
+    client(session).query("x", params={"namespace": "team-a"})
+    assert session.sent[0]["data"]["namespace"] == "team-a" and session.sent[0]["data"]["query"] == "x"
+
+
+def test_a_query_that_blocks_returns_unreachable_at_the_total_deadline() -> None:
+    """A session stuck inside one call (e.g. a server trickling its headers) is abandoned by the
+    caller at the deadline; while it stays stuck, the client's workers are busy and further
+    queries fail at once rather than queue."""
+    release = threading.Event()
+
+    class Stuck(FakeSession):
+        def post(self, url: str | bytes, data: Any = None, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+            release.wait(30)
+            return super().post(url, data, **kwargs)
+
+    c = prometheus.Client(URL, timeout_s=0.3, session=Stuck(body=vector("1")), max_in_flight=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(PrometheusUnreachable, match=r"did not answer within 0\.3s"):
+            c.query("x")
+        assert time.monotonic() - started < 1.0
+        started = time.monotonic()
+        with pytest.raises(PrometheusUnreachable, match="still busy with 1 earlier queries"):
+            c.query("x")
+        assert time.monotonic() - started < 0.1
+    finally:
+        release.set()
+        c.close()
+
+
+def test_prom_label_proxy_refusals_keep_its_error_type() -> None:
+    body = {
+        "status": "error",
+        "errorType": "prom-label-proxy",
+        "error": 'conflicting label matcher: "namespace=b"',
+    }
+    with pytest.raises(PrometheusQueryError) as exc:
+        client(FakeSession(status=400, body=body)).query("x")
+    assert str(exc.value).endswith("(HTTP 400: prom-label-proxy)") and "conflicting" not in str(exc.value)

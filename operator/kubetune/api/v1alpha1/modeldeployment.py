@@ -282,7 +282,12 @@ class CustomMetric(KubeModel):
     """A PromQL query evaluated for the canary; {{canary}}, {{stable}}, {{namespace}}, {{window}} are substituted."""
 
     name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_-]*$", description="Name shown in verdicts.")
-    query: str = Field(min_length=1, description="PromQL returning one sample, e.g. a rate over {{window}}.")
+    query: str = Field(
+        min_length=1,
+        description="PromQL returning one sample, e.g. a rate over {{window}}. Runs only through the "
+        "platform's tenant proxy, which limits every selector to this object's namespace; without one "
+        "the check is Inconclusive.",
+    )
     threshold: ThresholdRange = Field(description="Passing range of the query's value.")
 
 
@@ -291,7 +296,9 @@ class AnalysisSpec(KubeModel):
 
     prometheus_url: str | None = Field(
         default=None,
-        description="Prometheus HTTP API base URL. Default: the operator's configured Prometheus.",
+        description="Prometheus HTTP API base URL. Default: the operator's configured Prometheus. "
+        "Only URLs the operator allows (chart value prometheus.allowedUrls) are ever asked; any other "
+        "makes the analysis Inconclusive and holds the rollout.",
     )
     interval: Duration = Field(default="1m", description="How often the analysis runs. Default: 1m.")
     window: Duration = Field(default="5m", description="Range each query covers. Default: 5m.")

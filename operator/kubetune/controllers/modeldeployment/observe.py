@@ -4,13 +4,17 @@ Sits between :mod:`.analysis` (which PromQL, which verdict) and :mod:`.canary` (
 does to the rollout). For each enabled built-in check it asks the value for the canary and the
 stable revision and the canary's request count over the window; for each custom metric, its
 filled-in query; then :func:`analysis.judge` decides. Every question goes through an injected
-``query`` function (in production ``functools.partial(prometheus.Client(url).query,
-at=now.timestamp())``, so one run sees one instant), which keeps network and clock out of here.
+function (in production ``functools.partial(prometheus.Client(url).query, at=now.timestamp())``,
+so one run sees one instant), which keeps network and clock out of here. The built-in checks go
+through ``query``; custom queries, the tenant's own PromQL, only through ``tenant_query``, which
+in production enforces the object's namespace (prom-label-proxy, see :mod:`.tenancy`). Without
+a ``tenant_query`` custom metrics are Inconclusive with ``custom_problem`` as their message,
+and their PromQL goes nowhere.
 
 A :class:`~kubetune.clients.prometheus.PrometheusUnreachable` from any query ends the run as
 ``AnalysisOutcome(reachable=False)``: the state machine holds and never promotes blind. A query
-Prometheus rejects (a typo in a custom metric) makes only that check Inconclusive, with
-Prometheus' message in its verdict.
+Prometheus rejects (a typo in a custom metric) makes only that check Inconclusive, with the
+client's one-line reason (HTTP status and Prometheus' error type, never the response body).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable
 from kubetune.api.v1alpha1.base import parse_duration
 from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict
 from kubetune.clients.prometheus import PrometheusQueryError, PrometheusUnreachable
-from kubetune.controllers.modeldeployment import analysis
+from kubetune.controllers.modeldeployment import analysis, tenancy
 from kubetune.controllers.modeldeployment.canary import AnalysisOutcome
 
 QueryFn = Callable[[str], float | None]
@@ -54,10 +58,10 @@ def enabled_builtins(spec: AnalysisSpec) -> set[str]:
 class _Asker:
     """Runs each distinct query once per analysis run and keeps per-check query errors."""
 
-    def __init__(self, query: QueryFn) -> None:
+    def __init__(self, query: QueryFn, errors: dict[str, str] | None = None) -> None:
         self._query = query
         self._seen: dict[str, float | None] = {}
-        self.errors: dict[str, str] = {}
+        self.errors: dict[str, str] = {} if errors is None else errors
 
     def ask(self, check: str, promql: str) -> float | None:
         if promql not in self._seen:
@@ -76,11 +80,19 @@ def _count(value: float | None) -> int:
 
 
 def analysis_outcome(
-    spec: AnalysisSpec, *, namespace: str, canary: str, stable: str, query: QueryFn
+    spec: AnalysisSpec,
+    *,
+    namespace: str,
+    canary: str,
+    stable: str,
+    query: QueryFn,
+    tenant_query: QueryFn | None = None,
+    custom_problem: str = tenancy.NO_TENANT_PROXY,
 ) -> AnalysisOutcome:
     """Query, judge and summarise one analysis of ``canary`` against ``stable`` in ``namespace``."""
     window = promql_duration(spec.window)
     asker = _Asker(query)
+    tenant_asker = _Asker(tenant_query, asker.errors) if tenant_query is not None else None
     observations: dict[str, analysis.Observation] = {}
     try:
         enabled = enabled_builtins(spec)
@@ -97,11 +109,16 @@ def analysis_outcome(
                 samples=canary_samples,
             )
         for metric in spec.metrics:
-            promql = analysis.custom_query(
-                metric.query, canary=canary, stable=stable, namespace=namespace, window=window
-            )
+            value = None
+            if tenant_asker is None:
+                asker.errors.setdefault(metric.name, custom_problem)
+            else:
+                promql = analysis.custom_query(
+                    metric.query, canary=canary, stable=stable, namespace=namespace, window=window
+                )
+                value = tenant_asker.ask(metric.name, promql)
             observations[metric.name] = analysis.Observation(
-                canary=asker.ask(metric.name, promql), stable=None, samples=canary_samples
+                canary=value, stable=None, samples=canary_samples
             )
     except PrometheusUnreachable as exc:
         return AnalysisOutcome("Inconclusive", reachable=False, message=str(exc))

@@ -8,7 +8,9 @@ A pass: resolve each served adapter to its digest-pinned reference (an ``Adapter
 ``spec.ref``, or a literal ``ref``) and hash the serving spec into the desired revision; look
 at the Deployments of the stable and canary revisions and at the canary's pods (a verifier or
 container that keeps failing means the canary cannot start); when :func:`canary.analysis_due`,
-ask Prometheus through :func:`observe.analysis_outcome`; let :func:`canary.advance` decide;
+ask Prometheus through :func:`observe.analysis_outcome` (only a Prometheus the operator's
+settings allow, custom queries only through the tenant proxy: :mod:`tenancy`; one client per
+URL, kept across passes, bounds every query by a total deadline); let :func:`canary.advance` decide;
 then make the cluster match: one Deployment per revision scaled for the weight
 (:func:`builders.replicas`), Services and an HTTPRoute, old revisions removed, Adapter
 promotion states (canary, stable, retired) updated; finally status, Events and metrics.
@@ -34,7 +36,7 @@ from kubetune.api.v1alpha1.modeldeployment import ConditionType, ModelDeployment
 from kubetune.clients import kube as kubeclient
 from kubetune.clients import prometheus
 from kubetune.controllers import objects, serial
-from kubetune.controllers.modeldeployment import builders, canary, observe
+from kubetune.controllers.modeldeployment import builders, canary, observe, tenancy
 from kubetune.controllers.modeldeployment.metrics import Metrics
 from kubetune.controllers.settings import Settings
 
@@ -81,7 +83,12 @@ class Reconciler:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.clock = clock
-        self.prometheus_client = prometheus_client or (lambda url: prometheus.Client(url, timeout_s=5.0))
+        self.prometheus_client = prometheus_client or (
+            lambda url: prometheus.Client(url, timeout_s=settings.prometheus_timeout_s)
+        )
+        # one client per URL for the operator's life: its worker threads are what bound the
+        # threads a slow Prometheus can hold (see clients.prometheus)
+        self._prometheus: dict[str, prometheus.Client] = {}
         self._objects = serial.PerObject()
 
     def forget(self, namespace: str, name: str) -> None:
@@ -366,23 +373,38 @@ class Reconciler:
         self, mdep: ModelDeployment, status: ModelDeploymentStatus, now: datetime
     ) -> canary.AnalysisOutcome:
         spec = mdep.spec.rollout.analysis
-        url = spec.prometheus_url or self.settings.prometheus_url
-        if not url:
-            return canary.AnalysisOutcome(
-                "Inconclusive",
-                reachable=False,
-                message="no Prometheus to ask: set spec.rollout.analysis.prometheusUrl "
-                "or the operator's KUBETUNE_PROMETHEUS_URL",
-            )
+        plan = tenancy.plan(
+            spec.prometheus_url,
+            operator_url=self.settings.prometheus_url,
+            allowed_urls=self.settings.prometheus_allowed_urls,
+            tenant_url=self.settings.prometheus_tenant_url,
+        )
+        if plan.url is None:
+            return canary.AnalysisOutcome("Inconclusive", reachable=False, message=plan.problem or "")
         assert status.canary_revision is not None and status.stable_revision is not None
-        client = self.prometheus_client(url)
+        namespace = mdep.metadata.namespace or "default"
+        at = now.timestamp()
+        tenant_query = None
+        if plan.tenant_url is not None:
+            tenant_query = functools.partial(
+                self._client(plan.tenant_url).query, at=at, params={tenancy.TENANT_PARAM: namespace}
+            )
         return observe.analysis_outcome(
             spec,
-            namespace=mdep.metadata.namespace or "default",
+            namespace=namespace,
             canary=status.canary_revision,
             stable=status.stable_revision,
-            query=functools.partial(client.query, at=now.timestamp()),
+            query=functools.partial(self._client(plan.url).query, at=at),
+            tenant_query=tenant_query,
+            custom_problem=plan.custom_problem or "",
         )
+
+    def _client(self, url: str) -> prometheus.Client:
+        with self._objects.guard:
+            client = self._prometheus.get(url)
+            if client is None:
+                client = self._prometheus[url] = self.prometheus_client(url)
+            return client
 
     # --- actions ----------------------------------------------------------------------------
 
