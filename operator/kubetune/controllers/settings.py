@@ -118,6 +118,8 @@ class Settings:
     # Prometheus that canary analysis asks when a spec names none.
     kubetune_image: str = DEFAULT_KUBETUNE_IMAGE
     prometheus_url: str | None = None
+    # the FineTuneJob label whose value is its team in the metrics (kubetune_finetunejob_info)
+    team_label: str = "kubetune.io/team"
     # Other Prometheus base URLs a ModelDeployment's spec.rollout.analysis.prometheusUrl may
     # name (exact match, trailing slash ignored); prometheus_url is always allowed. Any other
     # URL is never contacted.
@@ -139,6 +141,7 @@ class Settings:
             default_registry=check_registry_prefix(registry) if registry else None,
             insecure_registries=insecure_hosts(env.get("KUBETUNE_REGISTRY_INSECURE", "")),
             kubetune_image=env.get("KUBETUNE_IMAGE", DEFAULT_KUBETUNE_IMAGE),
+            team_label=env.get("KUBETUNE_TEAM_LABEL", "").strip() or "kubetune.io/team",
             prometheus_url=check_prometheus_url(
                 env.get("KUBETUNE_PROMETHEUS_URL", ""), "KUBETUNE_PROMETHEUS_URL", "prometheus.url"
             ),

@@ -143,3 +143,18 @@ def test_a_job_evaluated_only_at_the_end_reports_its_evaluation_loss_as_eval() -
         (("name", "j"), ("namespace", "team-a"), ("split", "train")): 0.9,
         (("name", "j"), ("namespace", "team-a"), ("split", "eval")): 1.25,
     }
+
+
+def test_a_jobs_team_label_is_an_info_series_that_follows_relabelling_and_goes_with_the_job() -> None:
+    m = Metrics()
+    status = FineTuneJobStatus(phase="Training", cost=CostSummary(gpu_hours=2.0, amount=5.0, currency="USD"))
+    m.observe("team-a", "bot", status, team="search")
+    assert _series(m.registry, "kubetune_finetunejob_info") == {
+        (("name", "bot"), ("namespace", "team-a"), ("team", "search")): 1.0
+    }
+    m.observe("team-a", "bot", status, team="ranking")  # the label was changed
+    assert list(_series(m.registry, "kubetune_finetunejob_info")) == [
+        (("name", "bot"), ("namespace", "team-a"), ("team", "ranking"))
+    ]
+    m.forget("team-a", "bot")
+    assert _mentions(m.registry, "bot") == []

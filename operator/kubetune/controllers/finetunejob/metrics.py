@@ -81,15 +81,33 @@ class Metrics:
             ["namespace", "name"],
             registry=r,
         )
+        self.info = Gauge(
+            "kubetune_finetunejob_info",
+            "Always 1; carries the job's team (the value of the operator's team label on the "
+            "FineTuneJob, KUBETUNE_TEAM_LABEL) for joins, e.g. GPU-hours per team.",
+            ["namespace", "name", "team"],
+            registry=r,
+        )
         self._phase_of: dict[tuple[str, str], str] = {}
         self._currency_of: dict[tuple[str, str], str] = {}
+        self._team_of: dict[tuple[str, str], str] = {}
         for phase in PHASES:
             self.jobs.labels(phase).set(0)
 
     def observe(
-        self, namespace: str, name: str, status: FineTuneJobStatus, budget: BudgetSpec | None = None
+        self,
+        namespace: str,
+        name: str,
+        status: FineTuneJobStatus,
+        budget: BudgetSpec | None = None,
+        team: str = "",
     ) -> None:
         key = (namespace, name)
+        if self._team_of.get(key, team) != team:
+            with contextlib.suppress(KeyError):
+                self.info.remove(namespace, name, self._team_of[key])
+        self._team_of[key] = team
+        self.info.labels(namespace, name, team).set(1)
         before = self._phase_of.get(key)
         if before is not None and before != status.phase:
             with contextlib.suppress(KeyError):
@@ -137,6 +155,10 @@ class Metrics:
         if phase is not None:
             with contextlib.suppress(KeyError):
                 self.phase.remove(namespace, name, phase)
+        team = self._team_of.pop(key, None)
+        if team is not None:
+            with contextlib.suppress(KeyError):
+                self.info.remove(namespace, name, team)
         currency = self._currency_of.pop(key, None)
         if currency is not None:
             with contextlib.suppress(KeyError):

@@ -148,7 +148,8 @@ class Reconciler:
                     namespace=namespace, job=name, reason=event.reason, phase=decision.status.phase
                 ),
             )
-        self.metrics.observe(namespace, name, decision.status, job.spec.budget)
+        team = (job.metadata.labels or {}).get(self.settings.team_label, "")
+        self.metrics.observe(namespace, name, decision.status, job.spec.budget, team=team)
         return decision
 
     def _invalid(self, obj: Obj, url: str, exc: ValidationError) -> None:
