@@ -49,6 +49,8 @@ def _train(kube: Kube, namespace: str, registry: str) -> None:
     for name, seed in (("bot-v1", 1), ("bot-v2", 2)):
         job = lora_job(name, output={**output, "tag": name})
         job["spec"]["hyperparameters"].update(learningRate=0.05, seed=seed)
+        # two teams, for the per-team GPU-hours and cost panels (the operator's team label)
+        job["metadata"]["labels"] = {"kubetune.io/team": "search" if name == "bot-v1" else "ranking"}
         if name == "bot-v1":  # a budget, for the dashboards' and alerts' budget share
             job["spec"]["budget"] = {"maxGpuHours": 100}
         kube.create(FTJ.format(ns=namespace), job)
