@@ -30,6 +30,7 @@ from mdep_helpers import (
 )
 
 from kubetune.controllers import operator as kubetune_operator
+from kubetune.controllers.settings import Settings
 from kubetune.registry import auth, devserver, store, transfer
 from kubetune.testing import Cluster
 from kubetune.testing.kube import Kube
@@ -61,6 +62,14 @@ def private_registry(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
             yield "oci://{}:{}".format(*forwarder.address)
         finally:
             forwarder.close()
+
+
+@pytest.fixture
+def operator_settings(adapter_registry: str, private_registry: str) -> Settings:
+    """As the integration level's, with the private registry among the plain-HTTP hosts too
+    (plain HTTP is a list of hosts, never every host)."""
+    hosts = tuple(r.removeprefix("oci://") for r in (adapter_registry, private_registry))
+    return Settings(insecure_registries=hosts, default_registry=f"{adapter_registry}/adapters")
 
 
 @pytest.fixture
