@@ -4,6 +4,7 @@ admission webhook for one namespace, users by client certificate, Roles for them
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,36 @@ class Admission:
             namespaces=(self.namespace,),
         )
         self.server = webhook.Webhook(self.kube, Settings(), options).start()
+        self.wait_enforced()
         return self.server
+
+    def wait_enforced(self, deadline_s: float = 30.0) -> None:
+        """Until the API server calls the webhook: it picks up a new ValidatingWebhookConfiguration
+        from its informer a moment after the create, and a test must not race that. Probes with
+        a server-side dry run of an object only the webhook refuses (a gate metric not measured)."""
+        probe = {
+            "apiVersion": "kubetune.io/v1alpha1",
+            "kind": "FineTuneJob",
+            "metadata": {"name": "admission-probe"},
+            "spec": {
+                "baseModel": {"uri": "hf://org/model"},
+                "dataset": {"uri": "https://data.example/train.jsonl"},
+                "evaluation": {"metrics": ["loss"], "gate": {"metric": "rougeL"}},
+            },
+        }
+        url = kubeclient.path("kubetune.io/v1alpha1", "FineTuneJob", self.namespace)
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                self.kube.request("POST", url, body=probe, query={"dryRun": "All"})
+            except kubeclient.ApiError as exc:
+                if exc.status in (400, 403) and "gate" in exc.message:
+                    return
+                if time.monotonic() > end:
+                    raise
+            if time.monotonic() > end:
+                raise TimeoutError(f"the API server did not call webhook {self.name} within {deadline_s:g}s")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self.server is not None:

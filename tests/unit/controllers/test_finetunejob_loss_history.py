@@ -30,17 +30,23 @@ def test_progress_lines_fold_into_step_loss_pairs() -> None:
 
 
 def test_history_is_bounded_rounded_and_never_counts_a_reread_step_twice() -> None:
-    first = observe.loss_history(None, observe.parse_log(_lines(range(1, 101))).losses)
-    assert first is not None and len(first) == LOSS_HISTORY_POINTS and first[-1] == 2.0
-    previous = Progress(step=100, loss=2.0, loss_history=first)
+    first, step = observe.loss_history(None, observe.parse_log(_lines(range(1, 101))).losses)
+    assert first is not None and len(first) == LOSS_HISTORY_POINTS and first[-1] == 2.0 and step == 100
+    previous = Progress(step=100, loss=2.0, loss_history=first, loss_history_step=step)
     # the next read of the log tail repeats steps 91..100, then brings 101..103
-    again = observe.loss_history(previous, observe.parse_log(_lines(range(91, 104))).losses)
-    assert again == [*first[3:], 1.99, 1.98, 1.97]
-    assert observe.loss_history(Progress(step=1, loss=1.23456789, loss_history=[1.0]), [(2, 1.23456789)]) == [
-        1.0,
-        1.235,
-    ]
-    assert observe.loss_history(None, []) is None
+    again, step = observe.loss_history(previous, observe.parse_log(_lines(range(91, 104))).losses)
+    assert again == [*first[3:], 1.99, 1.98, 1.97] and step == 103
+    one = Progress(step=1, loss=1.23456789, loss_history=[1.0], loss_history_step=1)
+    assert observe.loss_history(one, [(2, 1.23456789)]) == ([1.0, 1.235], 2)
+    assert observe.loss_history(None, []) == (None, None)
+
+
+def test_steps_the_pod_reported_itself_do_not_hide_the_losses_the_operator_reads_later() -> None:
+    # the training pod patched progress.step to 20 (its live status); the operator has read
+    # only step 1's loss so far: steps 2..20 of the next log read still count
+    reported = Progress(step=20, loss=2.8, loss_history=[2.99], loss_history_step=1)
+    history, step = observe.loss_history(reported, observe.parse_log(_lines(range(1, 21))).losses)
+    assert history is not None and len(history) == 20 and step == 20
 
 
 def _job(status: dict[str, Any]) -> FineTuneJob:

@@ -740,6 +740,12 @@ class Progress(KubeModel):
         "4 significant digits; the last one is the loss of `step`), for a sparkline such as "
         "`kubetune status ftj NAME` draws. Steps whose report was not read leave no point.",
     )
+    loss_history_step: int | None = Field(
+        default=None,
+        ge=0,
+        description="The step of the last point in lossHistory (the training pod also reports "
+        "`step` itself, so the operator remembers how far its history goes).",
+    )
 
 
 class CheckpointRef(KubeModel):

@@ -203,7 +203,7 @@ def _apply_log(b: _Builder, log: observe.TrainerLog | None, keep_checkpoints: in
     current = b.status.progress
     if log.progress is not None and (current is None or log.progress.step >= current.step):
         progress = log.progress.model_copy()
-        progress.loss_history = observe.loss_history(current, log.losses)
+        progress.loss_history, progress.loss_history_step = observe.loss_history(current, log.losses)
         progress.update_time = (
             current.update_time
             if current is not None and current.step == progress.step and current.update_time

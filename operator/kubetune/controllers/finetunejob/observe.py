@@ -53,15 +53,21 @@ def _progress(event: Obj) -> Progress:
     )
 
 
-def loss_history(previous: Progress | None, losses: list[tuple[int, float]]) -> list[float] | None:
-    """``status.progress.lossHistory`` after reading ``losses``: the previous history, then the
-    losses of steps past the previous progress (a re-read log tail adds nothing twice; a run
-    resumed from an earlier checkpoint continues the line), the newest
-    :data:`LOSS_HISTORY_POINTS`, rounded to 4 significant digits to keep the status patch small."""
+def loss_history(
+    previous: Progress | None, losses: list[tuple[int, float]]
+) -> tuple[list[float] | None, int | None]:
+    """``status.progress.lossHistory`` and ``lossHistoryStep`` after reading ``losses``: the
+    previous history, then the losses of steps past the previous history's last step (a re-read
+    log tail adds nothing twice; a run resumed from an earlier checkpoint continues the line),
+    the newest :data:`LOSS_HISTORY_POINTS`, rounded to 4 significant digits to keep the status
+    patch small. The last step is kept apart from ``progress.step``, which the training pod's own
+    status reports move ahead of what the operator has read."""
     history = list(previous.loss_history or []) if previous is not None else []
-    last = previous.step if previous is not None and previous.loss_history else -1
-    history += [float(f"{loss:.4g}") for step, loss in losses if step > last]
-    return history[-LOSS_HISTORY_POINTS:] or None
+    last = previous.loss_history_step if previous is not None and previous.loss_history else None
+    new = [(step, loss) for step, loss in losses if last is None or step > last]
+    history += [float(f"{loss:.4g}") for _, loss in new]
+    last = new[-1][0] if new else last
+    return (history[-LOSS_HISTORY_POINTS:] or None), (last if history else None)
 
 
 def parse_log(text: str) -> TrainerLog:
