@@ -5,6 +5,9 @@ agent (``kubetune.testing``), exports KUBECONFIG for kopf and the official clien
 everything at the end. When the binaries are missing the level is skipped with the command
 that builds them, unless KUBETUNE_REQUIRE_CLUSTER is set (CI), where that is an error.
 
+``helm`` is the helm CLI the chart tests render with (``hack/build-helm.sh``), skipped without
+it unless KUBETUNE_REQUIRE_HELM is set.
+
 ``kubetune_crds`` installs every file in ``crds/`` (each on its own, so one rejected CRD does
 not hide the others) and reports what the API server accepted and refused.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +29,27 @@ from kubetune.testing.kube import Kube
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS_DIR = REPO / "crds"
+HELM_CACHE = Path(os.environ.get("KUBETUNE_CACHE", Path.home() / ".cache" / "kubetune")) / "helm"
+
+
+def find_helm() -> str | None:
+    """``$KUBETUNE_HELM``, else the newest build ``hack/build-helm.sh`` cached, else PATH."""
+    explicit = os.environ.get("KUBETUNE_HELM")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    built = sorted(HELM_CACHE.glob("*/bin/helm"), key=lambda p: p.stat().st_mtime)
+    return str(built[-1]) if built else shutil.which("helm")
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    found = find_helm()
+    if found is None:
+        message = "no helm binary: run hack/build-helm.sh (or set KUBETUNE_HELM to one)"
+        if os.environ.get("KUBETUNE_REQUIRE_HELM"):
+            pytest.fail(f"KUBETUNE_REQUIRE_HELM is set but {message}", pytrace=False)
+        pytest.skip(f"{message}; set KUBETUNE_REQUIRE_HELM=1 to make this an error")
+    return found
 
 
 @pytest.fixture(scope="session")

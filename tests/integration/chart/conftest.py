@@ -7,37 +7,14 @@ is set.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "kubetune"
-HELM_CACHE = Path(os.environ.get("KUBETUNE_CACHE", Path.home() / ".cache" / "kubetune")) / "helm"
-
-
-def find_helm() -> str | None:
-    """``$KUBETUNE_HELM``, else the newest build ``hack/build-helm.sh`` cached, else PATH."""
-    explicit = os.environ.get("KUBETUNE_HELM")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    built = sorted(HELM_CACHE.glob("*/bin/helm"), key=lambda p: p.stat().st_mtime)
-    return str(built[-1]) if built else shutil.which("helm")
-
-
-@pytest.fixture(scope="session")
-def helm() -> str:
-    found = find_helm()
-    if found is None:
-        message = "no helm binary: run hack/build-helm.sh (or set KUBETUNE_HELM to one)"
-        if os.environ.get("KUBETUNE_REQUIRE_HELM"):
-            pytest.fail(f"KUBETUNE_REQUIRE_HELM is set but {message}", pytrace=False)
-        pytest.skip(f"{message}; set KUBETUNE_REQUIRE_HELM=1 to make this an error")
-    return found
 
 
 def template(helm: str, *args: str) -> subprocess.CompletedProcess[str]:

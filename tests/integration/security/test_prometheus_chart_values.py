@@ -7,31 +7,15 @@ KUBETUNE_REQUIRE_HELM is set. The default allows no Prometheus beyond ``promethe
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from kubetune.controllers.settings import Settings
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "kubetune"
-HELM_CACHE = Path(os.environ.get("KUBETUNE_CACHE", Path.home() / ".cache" / "kubetune")) / "helm"
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    explicit = os.environ.get("KUBETUNE_HELM")
-    built = sorted(HELM_CACHE.glob("*/bin/helm"), key=lambda p: p.stat().st_mtime)
-    found = explicit or (str(built[-1]) if built else shutil.which("helm"))
-    if not found:
-        message = "no helm binary: run hack/build-helm.sh (or set KUBETUNE_HELM to one)"
-        if os.environ.get("KUBETUNE_REQUIRE_HELM"):
-            pytest.fail(f"KUBETUNE_REQUIRE_HELM is set but {message}", pytrace=False)
-        pytest.skip(message)
-    return found
 
 
 def operator_env(helm: str, *sets: str) -> dict[str, str]:
