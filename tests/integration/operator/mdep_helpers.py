@@ -47,6 +47,12 @@ def register_adapter(kube: Kube, namespace: str, name: str, directory: Path, reg
         {"baseModel": {"uri": "pvc://data/model"}, "method": "lora"},
         options=store.Options(insecure=True),
     )
+    create_adapter(kube, namespace, name, ref)
+    return ref
+
+
+def create_adapter(kube: Kube, namespace: str, name: str, ref: str) -> None:
+    """The Adapter ``name`` pinned to ``ref``, as a FineTuneJob would register it."""
     kube.create(
         ADAPTERS.format(ns=namespace),
         {
@@ -64,7 +70,6 @@ def register_adapter(kube: Kube, namespace: str, name: str, directory: Path, reg
             },
         },
     )
-    return ref
 
 
 def model_deployment(name: str, **spec: Any) -> dict[str, Any]:

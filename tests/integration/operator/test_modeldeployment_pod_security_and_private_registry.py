@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from mdep_helpers import (
-    ADAPTERS,
     MDEP,
+    create_adapter,
     deployments,
     dump,
     generate,
@@ -82,26 +82,6 @@ def restricted(kube: Kube, namespace: str) -> str:
     return namespace
 
 
-def _adapter(kube: Kube, namespace: str, name: str, ref: str) -> None:
-    kube.create(
-        ADAPTERS.format(ns=namespace),
-        {
-            "apiVersion": "kubetune.io/v1alpha1",
-            "kind": "Adapter",
-            "metadata": {"name": name},
-            "spec": {
-                "ref": ref,
-                "baseModel": {"uri": "pvc://data/model"},
-                "method": "lora",
-                "dataset": {"uri": "pvc://data/train.jsonl", "sha256": "0" * 64},
-                "seed": 42,
-                "scorecard": {"primaryMetric": "loss", "primaryValue": 1.0, "gatePassed": True},
-                "sourceJob": {"name": name, "namespace": namespace},
-            },
-        },
-    )
-
-
 def _ready_pod_ip(kube: Kube, namespace: str, rev: str) -> str | None:
     pods = kube.list(f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"kubetune.io/revision={rev}")
     for p in pods:
@@ -129,7 +109,7 @@ def test_restricted_namespace_admits_the_pods_and_they_pull_with_the_registry_se
         {"baseModel": {"uri": "pvc://data/model"}, "method": "lora"},
         options=store.Options(insecure=True, credentials=creds),
     )
-    _adapter(kube, ns, "bot-private", ref)
+    create_adapter(kube, ns, "bot-private", ref)
     server = private_registry.removeprefix("oci://")
     token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     config = {"auths": {server: {"auth": token}}}
