@@ -22,19 +22,36 @@ class PerObject:
     """One lock per (namespace, name), made on first use and dropped by :meth:`forget`.
 
     :attr:`guard` also protects whatever other per-object bookkeeping the reconciler keeps.
+    Objects are keyed by name, but kopf handles each *uid*'s events in a worker of its own: the
+    DELETED event of an object may be handled after the first events of a new object of the same
+    name (deleted and applied again). So the reconciler records the uid it last reconciled under
+    a name (:meth:`seen`), and :meth:`forget` only forgets the name for that uid.
     """
 
     def __init__(self) -> None:
         self.guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._uids: dict[tuple[str, str], str] = {}
 
     def lock(self, namespace: str, name: str) -> threading.Lock:
         with self.guard:
             return self._locks.setdefault((namespace, name), threading.Lock())
 
-    def forget(self, namespace: str, name: str) -> None:
+    def seen(self, namespace: str, name: str, uid: str | None) -> None:
+        """Record that the object now under this name has ``uid``."""
+        if uid:
+            with self.guard:
+                self._uids[(namespace, name)] = uid
+
+    def forget(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Drop the name's lock unless a newer object (another uid) holds the name; True when dropped."""
         with self.guard:
+            known = self._uids.get((namespace, name))
+            if uid and known and known != uid:
+                return False
             self._locks.pop((namespace, name), None)
+            self._uids.pop((namespace, name), None)
+            return True
 
 
 @contextlib.contextmanager
@@ -58,7 +75,8 @@ class Retry:
     controllers use); a reconcile that failed (API server unreachable, throttled, a conflict)
     must not leave its object waiting for an event that may never come. One pending retry per
     object; a later successful reconcile cancels it. Retries read the object afresh (no
-    keyword arguments).
+    keyword arguments), so a retry of an object deleted meanwhile finds it gone and ends, and one
+    of an object deleted and applied again reconciles the new one: a DELETED event cancels nothing.
     """
 
     def __init__(
@@ -101,10 +119,3 @@ class Retry:
         with self._guard:
             self._timers.pop((namespace, name), None)
         self.call(namespace, name)
-
-    def cancel(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._delays.pop((namespace, name), None)
-            timer = self._timers.pop((namespace, name), None)
-        if timer is not None:
-            timer.cancel()

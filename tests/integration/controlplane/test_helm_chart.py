@@ -522,7 +522,7 @@ def test_operator_service_account_creates_a_jobs_children_without_escalate_or_bi
             as_operator.close()
         role = kube.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{team}/roles/probe-trainer")
         assert role["rules"] == builders.role(job)["rules"]
-        assert kube.get(f"/apis/batch/v1/namespaces/{team}/jobs/probe-preflight")
+        assert kube.get(f"/apis/batch/v1/namespaces/{team}/jobs/{builders.names(job)['preflight']}")
     finally:
         kube.delete(f"/api/v1/namespaces/{team}")
 
@@ -589,13 +589,13 @@ def test_installed_chart_runs_the_operator_that_reconciles_with_its_own_service_
         )
         assert any(str(lease).startswith(p["metadata"]["name"]) for p in pods), (lease, pods)
 
-        kube.create(FTJ.format(ns=watched), finetunejob("chart"))
+        chart_job = FineTuneJob.model_validate(kube.create(FTJ.format(ns=watched), finetunejob("chart")))
         want = {
             f"/api/v1/namespaces/{watched}/configmaps/chart-spec",
             f"/api/v1/namespaces/{watched}/serviceaccounts/chart-trainer",
             f"/apis/rbac.authorization.k8s.io/v1/namespaces/{watched}/roles/chart-trainer",
             f"/apis/rbac.authorization.k8s.io/v1/namespaces/{watched}/rolebindings/chart-trainer",
-            f"/apis/batch/v1/namespaces/{watched}/jobs/chart-preflight",
+            f"/apis/batch/v1/namespaces/{watched}/jobs/{builders.names(chart_job)['preflight']}",
         }
         wait_or_logs(
             cluster,

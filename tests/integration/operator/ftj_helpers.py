@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kubetune.api.v1alpha1 import FineTuneJob
+from kubetune.controllers.finetunejob import builders
 from kubetune.testing.kube import Kube
 from kubetune.testing.waiting import wait_for
 
@@ -56,6 +58,12 @@ def lora_job(name: str, dataset: str = "pvc://data/train.jsonl", **spec: Any) ->
 
 def get_ftj(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
     return kube.get(FTJ.format(ns=namespace) + f"/{name}")
+
+
+def child_names(kube: Kube, namespace: str, name: str) -> dict[str, str]:
+    """The names of the FineTuneJob's children as the operator makes them (its Jobs carry a hash
+    of the job's uid, so they are read from the live object, never written out)."""
+    return builders.names(FineTuneJob.model_validate(get_ftj(kube, namespace, name)))
 
 
 def phase_is(kube: Kube, namespace: str, name: str, *phases: str) -> dict[str, Any] | None:

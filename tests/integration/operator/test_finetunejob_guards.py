@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ftj_helpers import FTJ, condition, dump, get_ftj, lora_job, phase_is
+from ftj_helpers import FTJ, child_names, condition, dump, get_ftj, lora_job, phase_is
 from kopf.testing import KopfRunner
 
 from kubetune.clients import kube as kubeclient
@@ -35,7 +35,8 @@ def test_more_gpus_than_any_node_is_insufficient_gpu_without_crash_loop(
     pods = kube.pods(namespace, "kubetune.io/finetunejob=greedy,kubetune.io/component=trainer")
     assert len(pods) == 1 and not pods[0]["spec"].get("nodeName"), pods
     jobs = [j["metadata"]["name"] for j in kube.list(f"/apis/batch/v1/namespaces/{namespace}/jobs")]
-    assert sorted(jobs) == ["greedy-preflight", "greedy-train"]
+    n = child_names(kube, namespace, "greedy")
+    assert sorted(jobs) == sorted([n["preflight"], n["train"]])
     warnings = [e for e in kube.events(namespace, "greedy") if e["reason"] == "InsufficientGPU"]
     assert len(warnings) == 1, warnings  # one event per transition, not one per resync
 
@@ -106,7 +107,8 @@ def test_a_jobs_service_account_touches_only_its_own_finetunejob(
     as_pod.close()
     # Suspended before training: preflight ran, no training Job exists.
     jobs = sorted(j["metadata"]["name"] for j in kube.list(f"/apis/batch/v1/namespaces/{namespace}/jobs"))
-    assert jobs == ["alpha-preflight", "beta-preflight"], jobs
+    want = [child_names(kube, namespace, j)["preflight"] for j in ("alpha", "beta")]
+    assert jobs == sorted(want), jobs
 
 
 def test_operator_restart_mid_training_creates_no_second_job(
@@ -131,7 +133,9 @@ def test_operator_restart_mid_training_creates_no_second_job(
 
         wait_for(training, 120, "restart training")
     assert runner.exception is None, runner.exception
-    job_uid = kube.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/restart-train")["metadata"]["uid"]
+    job_uid = kube.get(
+        f"/apis/batch/v1/namespaces/{namespace}/jobs/{child_names(kube, namespace, 'restart')['train']}"
+    )["metadata"]["uid"]
     second = kubetune_operator.build(operator_settings, client, resync_seconds=1.0)
     with KopfRunner(args, registry=second.registry, settings=second.kopf_settings, timeout=60) as runner:
         obj = wait_for(lambda: phase_is(kube, namespace, "restart", "Succeeded", "Failed"), 150, "finished")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ftj_helpers import FTJ, condition, dump, get_ftj, lora_job, phase_is
+from ftj_helpers import FTJ, child_names, condition, dump, get_ftj, lora_job, phase_is
 
 from kubetune.controllers import operator as kubetune_operator
 from kubetune.testing import Cluster
@@ -42,7 +42,8 @@ def test_lora_job_succeeds_with_preflight_progress_metrics_and_events(
     wanted = {"PreflightRunning", "PreflightPassed", "PhaseTraining", "PhaseSucceeded"}
     wait_for(lambda: wanted <= {e["reason"] for e in kube.events(namespace, "bot")}, 30, f"events {wanted}")
     jobs = kube.list(f"/apis/batch/v1/namespaces/{namespace}/jobs")
-    assert sorted(j["metadata"]["name"] for j in jobs) == ["bot-preflight", "bot-train"]
+    n = child_names(kube, namespace, "bot")
+    assert sorted(j["metadata"]["name"] for j in jobs) == sorted([n["preflight"], n["train"]])
     printed = cluster.kubectl("get", "ftj", "bot", "-n", namespace)
     assert "Succeeded" in printed.stdout and "100%" in printed.stdout, printed.stdout
 
@@ -58,7 +59,7 @@ def test_broken_dataset_fails_preflight_with_line_number_and_no_training_job(
     assert "broken.jsonl:7" in cond["message"], cond
     assert obj["status"]["preflight"]["passed"] is False
     jobs = [j["metadata"]["name"] for j in kube.list(f"/apis/batch/v1/namespaces/{namespace}/jobs")]
-    assert jobs == ["broken-preflight"], jobs
+    assert jobs == [child_names(kube, namespace, "broken")["preflight"]], jobs
     pods = kube.pods(namespace)
     assert pods and all(
         "nvidia.com/gpu" not in (c.get("resources") or {}).get("limits", {})

@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from ftj_helpers import FTJ, condition, dump, get_ftj, lora_job, make_claim, phase_is
+from ftj_helpers import FTJ, child_names, condition, dump, get_ftj, lora_job, make_claim, phase_is
 
 from kubetune.controllers import operator as kubetune_operator
 from kubetune.testing.kube import Kube
@@ -74,7 +74,9 @@ def test_suspend_checkpoints_frees_the_pod_and_unsuspend_resumes_from_that_check
         return obj if obj["status"]["phase"] == "Suspended" and freed else None
 
     obj = wait_for(suspended, 90, "pausable suspended with its trainer pod gone")
-    job = kube.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/pausable-train")
+    job = kube.get(
+        f"/apis/batch/v1/namespaces/{namespace}/jobs/{child_names(kube, namespace, 'pausable')['train']}"
+    )
     assert job["spec"]["suspend"] is True and not job["status"].get("active"), job["status"]
     # SIGTERM made the trainer write a checkpoint at the step it had reached, past the last
     # periodic one (every 10 steps), before the pod went away.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ftj_helpers import FTJ, condition, dump, lora_job, phase_is
+from ftj_helpers import FTJ, child_names, condition, dump, lora_job, phase_is
 
 from kubetune.controllers import operator as kubetune_operator
 from kubetune.testing.kube import Kube
@@ -31,7 +31,9 @@ def test_two_node_job_trains_across_both_pods_and_registers_one_adapter(
     obj = wait_for(lambda: phase_is(kube, namespace, "wide", "Succeeded", "Failed"), 240, "wide finished")
     assert obj["status"]["phase"] == "Succeeded", dump(obj)
 
-    job = kube.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/wide-train")
+    job = kube.get(
+        f"/apis/batch/v1/namespaces/{namespace}/jobs/{child_names(kube, namespace, 'wide')['train']}"
+    )
     assert job["spec"]["completionMode"] == "Indexed" and job["status"]["succeeded"] == 2, job["status"]
     pods = kube.pods(namespace, "kubetune.io/finetunejob=wide,kubetune.io/component=trainer")
     by_index = {p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]: p for p in pods}

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from ftj_helpers import FTJ, condition, dump, lora_job, phase_is
+from ftj_helpers import FTJ, child_names, condition, dump, lora_job, phase_is
 
 from kubetune.api.v1alpha1 import names
 from kubetune.controllers import operator as kubetune_operator
@@ -67,6 +67,8 @@ def test_a_child_the_api_server_refuses_fails_the_job_as_invalid_spec_with_its_m
     failed = condition(obj, "Failed")
     assert failed is not None and failed["reason"] == "InvalidSpec", dump(obj)
     message = failed["message"]
-    assert message.startswith(f"the API server refused Job {namespace}/badsecret-preflight: "), message
+    assert message.startswith(
+        f"the API server refused Job {namespace}/{child_names(kube, namespace, 'badsecret')['preflight']}: "
+    ), message
     assert "secretKeyRef.name" in message and "Not_A_Name" in message, message
     assert kube.list(f"/apis/batch/v1/namespaces/{namespace}/jobs") == []

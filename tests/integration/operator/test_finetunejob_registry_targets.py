@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ftj_helpers import FTJ, condition, dump, lora_job, make_claim, phase_is
+from ftj_helpers import FTJ, child_names, condition, dump, lora_job, make_claim, phase_is
 from kopf.testing import KopfRunner
 
 from kubetune import registry
@@ -100,7 +100,9 @@ def test_same_named_jobs_in_two_namespaces_and_a_recreated_job_never_share_or_lo
     assert obj["status"]["phase"] == "Failed" and failed is not None, dump(obj)  # type: ignore[index]
     assert failed["reason"] == "AdapterNameTaken", dump(obj)
     assert first_uid in failed["message"] and f"kubectl delete adapter bot -n {a}" in failed["message"]
-    assert kube.get_or_none(f"/apis/batch/v1/namespaces/{a}/jobs/bot-train") is None
+    assert (
+        kube.get_or_none(f"/apis/batch/v1/namespaces/{a}/jobs/{child_names(kube, a, 'bot')['train']}") is None
+    )
     assert _adapter_ref(kube, a) == refs[a]  # the old Adapter is untouched
 
     # As the message says: delete the old Adapter and the job, then apply the manifest again.

@@ -138,7 +138,7 @@ def test_validate_checks_generate_name_with_room_for_the_random_suffix() -> None
     assert errors.validate_manifest(manifest)[1] == []
     manifest["metadata"] = {"generateName": "a" * (names.FINETUNEJOB.max_length - 4)}
     (problem,) = errors.validate_manifest(manifest)[1]
-    assert problem.loc == ("metadata", "generateName") and "at most 47 characters" in str(problem)
+    assert problem.loc == ("metadata", "generateName") and "at most 41 characters" in str(problem)
 
 
 @pytest.mark.parametrize("bad", ["chat.v2", "chat_v2", "b" * (names.SERVED_ADAPTER_MAX + 1), "-x"])

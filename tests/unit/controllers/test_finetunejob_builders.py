@@ -5,6 +5,7 @@ Regenerate the golden files after an intended change with
 """
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,20 @@ def test_builders_are_deterministic() -> None:
     assert render(CASES["gpu"]) == render(CASES["gpu"])
 
 
+def test_a_recreated_job_of_the_same_name_gets_jobs_of_other_names() -> None:
+    # Kubernetes' Job controller keys pod expectations by namespace/name: a Job re-created under
+    # a just-deleted Job's name can create no pods for minutes (kubernetes/kubernetes#131917).
+    first = builders.names(make_job())
+    again = make_job()
+    again.metadata.uid = "2222-3333"
+    second = builders.names(again)
+    assert builders.names(make_job()) == first  # the same job: the same names, on every pass
+    for child in ("preflight", "train", "service"):
+        assert first[child] != second[child], child
+        assert re.fullmatch(r"bot-(preflight|train|workers)-[0-9a-f]{5}", first[child]), first[child]
+    assert first["configmap"] == second["configmap"] == "bot-spec"
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_preflight_never_requests_a_gpu(case: str) -> None:
     pre = builders.preflight_job(CASES[case], SETTINGS)
@@ -106,9 +121,10 @@ def test_multi_node_is_an_indexed_job_with_headless_service() -> None:
     assert train["spec"]["completionMode"] == "Indexed"
     assert train["spec"]["completions"] == train["spec"]["parallelism"] == 3
     pod = train["spec"]["template"]["spec"]
-    assert pod["subdomain"] == "bot-workers"
+    n = builders.names(job)
+    assert pod["subdomain"] == n["service"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert env["MASTER_ADDR"] == "bot-train-0.bot-workers" and env["WORLD_SIZE"] == "24"
+    assert env["MASTER_ADDR"] == f"{n['train']}-0.{n['service']}" and env["WORLD_SIZE"] == "24"
     kinds = [c["kind"] for c in builders.children(job, SETTINGS)]
     assert "Service" in kinds
     service = builders.workers_service(job, SETTINGS)

@@ -14,6 +14,9 @@ import threading
 import time
 from typing import Any
 
+import kopf
+
+from kubetune.api.v1alpha1 import names as apinames
 from kubetune.clients import kube as kubeclient
 from kubetune.controllers import serial
 from kubetune.controllers.finetunejob import builders, handlers
@@ -22,6 +25,9 @@ from kubetune.controllers.settings import Settings
 
 Obj = dict[str, Any]
 NS = "ml"
+# the job's Jobs carry a hash of its uid (u-ft): see builders.names
+PRE = f"ft-preflight-{apinames.instance_hash('ft', 'u-ft')}"
+TRAIN_JOB = f"ft-train-{apinames.instance_hash('ft', 'u-ft')}"
 URL = kubeclient.path("kubetune.io/v1alpha1", "FineTuneJob", NS, "ft")
 
 
@@ -111,7 +117,7 @@ def test_a_job_from_its_added_event_costs_no_reads_and_creates_every_child() -> 
     assert decision is not None and decision.status.phase == "Validating"
     assert [c for c in kube.calls if c[0] in ("GET", "LIST")] == []
     created = {url.rsplit("/", 1)[1] for verb, url in kube.calls if verb == "POST"}
-    assert created == {"ft-spec", "ft-trainer", "ft-preflight"}
+    assert created == {"ft-spec", "ft-trainer", PRE}
     assert sum(1 for verb, _ in kube.calls if verb == "POST") == 5  # ConfigMap, SA, Role, binding, Job
     assert [url for verb, url in kube.calls if verb == "PATCH"] == [URL + "/status"]
     assert kube.objects[URL]["status"]["phase"] == "Validating"
@@ -122,7 +128,7 @@ def test_the_preflight_job_follows_its_service_account_and_the_binding_its_role(
         kube, rec = world()
         rec.reconcile(NS, "ft", new_object=ftj())
         posts = [url for verb, url in kube.calls if verb == "POST"]
-        assert posts[-1].endswith("/jobs/ft-preflight")
+        assert posts[-1].endswith(f"/jobs/{PRE}")
 
 
 def test_the_watch_event_of_its_own_status_write_is_recognised() -> None:
@@ -153,7 +159,7 @@ def test_a_listed_or_updated_job_reads_its_children() -> None:
     kube.calls.clear()
     rec.reconcile(NS, "ft")
     reads = {url.rsplit("/", 1)[1] for verb, url in kube.calls if verb == "GET"}
-    assert reads == {"ft", "ft-train", "ft-preflight"}
+    assert reads == {"ft", TRAIN_JOB, PRE}
 
 
 def _job(conditions: list[Obj], suspend: bool = False) -> Obj:
@@ -191,19 +197,84 @@ def test_a_failed_reconcile_is_retried_with_a_fresh_read_until_it_succeeds() -> 
     assert retry._timers == {} and retry._delays == {}
 
 
-def test_a_deleted_job_is_not_retried() -> None:
+def _handler(reconciler: Any, name: str) -> Any:
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, reconciler, resync_seconds=30)
+    (found,) = [h for h in registry._watching.get_all_handlers() if h.fn.__name__ == name]
+    return found.fn
+
+
+def test_a_late_deleted_event_of_an_earlier_job_never_strands_the_new_one(monkeypatch: Any) -> None:
+    # kopf handles each uid's events apart: the DELETED event of a job deleted and applied again
+    # may come after the new job's first (failed) pass. It cancelled that pass's retry before,
+    # and the new job waited for an event that might never come.
+    monkeypatch.setattr(serial.Retry.__init__, "__kwdefaults__", {"first": 0.05, "most": 0.1})
     flaky = Flaky(failures=1)
-    retry = serial.Retry(flaky.reconcile, kind="FineTuneJob", first=0.2)
-    retry.call(NS, "ft")
-    retry.cancel(NS, "ft")
-    assert not flaky.done.wait(0.5)
-    assert len(flaky.calls) == 1
+    forgotten: list[tuple[str, str | None]] = []
+    flaky.forget = lambda namespace, name, uid=None: forgotten.append((name, uid))  # type: ignore[attr-defined]
+    flaky.wrote = lambda *_: False  # type: ignore[attr-defined]
+    changed = _handler(flaky, "changed")
+    new = ftj()
+    changed(namespace=NS, name="ft", type="ADDED", event={"object": new}, body=kopf.Body(new))
+    old = kopf.Body({"metadata": {"name": "ft", "uid": "u-old"}})
+    changed(namespace=NS, name="ft", type="DELETED", event={"object": dict(old)}, body=old)
+    assert flaky.done.wait(5)
+    assert len(flaky.calls) == 2 and forgotten == [("ft", "u-old")]
+
+
+def test_a_job_waiting_on_its_children_is_reconciled_after_a_minute_without_events() -> None:
+    # a lost or mis-ordered child event must not leave a job in Validating or Pending forever
+    waiting = handlers._waiting
+    for phase, expected in [(None, True), ("Pending", True), ("Validating", True), ("Training", False)]:
+        body = kopf.Body({"status": {"phase": phase}} if phase else {})
+        assert waiting(body) is expected, phase
+    for phase in ("Succeeded", "Failed", "Suspended"):
+        assert not waiting(kopf.Body({"status": {"phase": phase}})), phase
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, Flaky(0), resync_seconds=1)  # type: ignore[arg-type]
+    (timer,) = [h for h in registry._spawning.get_all_handlers() if h.fn.__name__ == "idle_resync"]
+    assert timer.idle == timer.interval == handlers.IDLE_RESYNC_SECONDS
+
+
+def test_forgetting_a_deleted_job_keeps_what_a_new_job_of_its_name_needs() -> None:
+    kube, rec = world()
+    rec.reconcile(NS, "ft", new_object=ftj())  # the new job (u-ft) holds the name
+    written = dict(rec._written)
+    rec.forget(NS, "ft", "u-old")  # the earlier job's late DELETED
+    assert rec._written == written and rec.wrote(NS, "ft", kube.objects[URL]["metadata"]["resourceVersion"])
+    rec.forget(NS, "ft", "u-ft")
+    assert rec._written == {}
+
+
+class VanishingKube(FakeKube):
+    """A child of an earlier job exists when the create is sent and is gone when it is read."""
+
+    def create(self, obj: Obj) -> Obj | None:
+        if obj["kind"] == "ConfigMap":
+            self.calls.append(("POST", self._url(obj)))
+            return None  # 409 AlreadyExists: the earlier job's ConfigMap, being garbage-collected
+        return super().create(obj)
+
+
+def test_a_child_deleted_between_create_and_read_is_retried_not_taken_as_created() -> None:
+    from kubetune.controllers.finetunejob import reconcile
+
+    kube = VanishingKube()
+    kube.objects[URL] = ftj()
+    rec = Reconciler(kube, Settings(default_registry="oci://registry.test/ml"))  # type: ignore[arg-type]
+    try:
+        rec.reconcile(NS, "ft", new_object=ftj())
+    except reconcile.ChildGoingAway as exc:
+        assert "was being deleted" in str(exc)
+    else:
+        raise AssertionError("went on without its ConfigMap, and nothing would wake the job again")
+    assert "status" not in kube.objects[URL]
 
 
 def test_children_carry_the_labels_the_triggers_filter_on() -> None:
     kube, rec = world()
     rec.reconcile(NS, "ft", new_object=ftj())
-    job = kube.objects[kubeclient.path("batch/v1", "Job", NS, "ft-preflight")]
+    job = kube.objects[kubeclient.path("batch/v1", "Job", NS, PRE)]
     labels = job["metadata"]["labels"]
     assert labels[builders.LABEL_JOB] == "ft" and labels[builders.LABEL_COMPONENT] == "preflight"
 
@@ -226,8 +297,8 @@ def test_a_multi_node_jobs_result_is_read_from_the_pod_of_completion_index_0() -
 # --- children that are not ours ------------------------------------------------------------
 
 CONFIGMAP = kubeclient.path("v1", "ConfigMap", NS, "ft-spec")
-PREFLIGHT = kubeclient.path("batch/v1", "Job", NS, "ft-preflight")
-TRAIN = kubeclient.path("batch/v1", "Job", NS, "ft-train")
+PREFLIGHT = kubeclient.path("batch/v1", "Job", NS, PRE)
+TRAIN = kubeclient.path("batch/v1", "Job", NS, TRAIN_JOB)
 
 
 def _foreign_configmap(owner: Obj | None = None) -> Obj:
@@ -280,7 +351,7 @@ def test_a_foreign_job_under_the_preflight_name_is_never_read_as_our_preflight()
     kube.objects[PREFLIGHT] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": "ft-preflight", "namespace": NS},
+        "metadata": {"name": PRE, "namespace": NS},
         "status": {"conditions": [{"type": "Complete", "status": "True"}]},
     }
     rec.reconcile(NS, "ft")
@@ -298,7 +369,7 @@ class RefusingKube(FakeKube):
             self.calls.append(("POST", self._url(obj)))
             raise kubeclient.ApiError(
                 422,
-                'Job.batch "ft-preflight" is invalid: spec.template.spec.containers[0].env[9].valueFrom'
+                f'Job.batch "{PRE}" is invalid: spec.template.spec.containers[0].env[9].valueFrom'
                 '.secretKeyRef.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must ...',
             )
         return super().create(obj)
@@ -312,7 +383,7 @@ def test_a_child_the_api_server_refuses_fails_the_job_with_its_message_instead_o
     assert decision is not None and decision.status.phase == "Failed"
     failed = next(c for c in decision.status.conditions if c.type == "Failed")
     assert failed.reason == "InvalidSpec"
-    assert failed.message.startswith("the API server refused Job ml/ft-preflight: ")
+    assert failed.message.startswith(f"the API server refused Job ml/{PRE}: ")
     assert "secretKeyRef.name: Invalid value" in failed.message
     assert kube.objects[URL]["status"]["phase"] == "Failed"
 
@@ -349,7 +420,7 @@ def test_only_pods_owned_by_our_job_are_read_never_a_pod_that_only_carries_our_l
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": "ft-preflight",
+            "name": PRE,
             "namespace": NS,
             "uid": "j-pre",
             "ownerReferences": [{"uid": "u-ft"}],
@@ -360,7 +431,7 @@ def test_only_pods_owned_by_our_job_are_read_never_a_pod_that_only_carries_our_l
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": "ft-train",
+            "name": TRAIN_JOB,
             "namespace": NS,
             "uid": "j-train",
             "ownerReferences": [{"uid": "u-ft"}],
@@ -385,7 +456,7 @@ def test_only_pods_owned_by_our_job_are_read_never_a_pod_that_only_carries_our_l
     assert kube.logs_read == []
     assert decision.adapter_ref is None and decision.status.phase != "Succeeded"
     ours = copy.deepcopy(forged)
-    ours["metadata"].update(name="ft-train-abcde", ownerReferences=[{"kind": "Job", "uid": "j-train"}])
+    ours["metadata"].update(name=f"{TRAIN_JOB}-abcde", ownerReferences=[{"kind": "Job", "uid": "j-train"}])
     kube.pods = [forged, ours]
     rec.reconcile(NS, "ft")
-    assert kube.logs_read == ["ft-train-abcde"]
+    assert kube.logs_read == [f"{TRAIN_JOB}-abcde"]

@@ -11,11 +11,14 @@ The limits, from the Kubernetes validation of each child:
 - label values and DNS labels (Service names, container names, pod hostnames) are at most 63
   characters; Service names are DNS-1035 labels: a lowercase letter first, no ``.``;
 - a Job's name is copied into its pods' ``job-name`` label, so it is a 63-character limit too;
-- an Indexed Job's pod ``N`` gets the hostname ``<job>-N``.
+- an Indexed Job's pod ``N`` gets the hostname ``<job>-N``;
+- a FineTuneJob's Jobs and workers Service end in :func:`instance_hash` of its uid (five hex
+  digits), so that a re-created job of the same name never reuses a Job name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -29,6 +32,14 @@ MAX_TRAINING_NODES = 1024
 DNS_1035 = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 # A DNS-1123 label: a container name.
 DNS_1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Hex digits of :func:`instance_hash` in a child's name (as many as Kueue's Workload names carry).
+INSTANCE_HASH_LENGTH = 5
+
+
+def instance_hash(name: str, uid: str | None) -> str:
+    """Five hex digits of an object's name and uid: the same object always gets the same ones,
+    a re-created object of the same name (a new uid) almost surely others."""
+    return hashlib.sha256(f"{name}/{uid or ''}".encode()).hexdigest()[:INSTANCE_HASH_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -62,9 +73,9 @@ class NameRule:
 
 FINETUNEJOB = NameRule(
     kind="FineTuneJob",
-    # pod hostnames of an Indexed training Job (numNodes > 1): longer than <name>-preflight
-    longest_suffix=f"-train-{MAX_TRAINING_NODES - 1}",
-    longest_child="the hostname of a multi-node training Job's last pod",
+    # pod hostnames of an Indexed training Job (numNodes > 1): longer than <name>-preflight-<hash>
+    longest_suffix=f"-train-{'x' * INSTANCE_HASH_LENGTH}-{MAX_TRAINING_NODES - 1}",
+    longest_child="the hostname of a multi-node training Job's last pod (xxxxx: a hash of the job's uid)",
 )
 MODELDEPLOYMENT = NameRule(
     kind="ModelDeployment", longest_suffix="-canary", longest_child="the canary Service's name"

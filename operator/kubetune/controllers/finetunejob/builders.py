@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
+from kubetune.api.v1alpha1 import names as apinames
 from kubetune.clients import download
 from kubetune.controllers import ownership
 from kubetune.controllers.settings import Settings
@@ -38,16 +39,25 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 
 
 def names(job: FineTuneJob) -> dict[str, str]:
-    """Every child's name; deterministic so a restarted operator never creates a second one."""
+    """Every child's name; deterministic so a restarted operator never creates a second one.
+
+    The Jobs and the workers Service also carry a hash of the job's uid
+    (:func:`kubetune.api.v1alpha1.names.instance_hash`): a FineTuneJob deleted and re-created
+    under the same name gets Jobs of other names. Kubernetes' Job controller keys its pod
+    expectations by namespace/name, and a Job re-created under a just-deleted Job's name can
+    inherit an unsatisfied expectation and create no pods for up to five minutes
+    (kubernetes/kubernetes#131917, #142142); Kueue names its Workloads the same way.
+    """
     name = _name(job)
+    h = apinames.instance_hash(name, job.metadata.uid)
     return {
         "configmap": f"{name}-spec",
         "serviceaccount": f"{name}-trainer",
         "role": f"{name}-trainer",
         "rolebinding": f"{name}-trainer",
-        "preflight": f"{name}-preflight",
-        "train": f"{name}-train",
-        "service": f"{name}-workers",
+        "preflight": f"{name}-preflight-{h}",
+        "train": f"{name}-train-{h}",
+        "service": f"{name}-workers-{h}",
     }
 
 

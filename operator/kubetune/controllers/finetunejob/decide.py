@@ -26,7 +26,7 @@ from kubetune.api.v1alpha1.finetunejob import (
     Phase,
     Reason,
 )
-from kubetune.controllers.finetunejob import observe
+from kubetune.controllers.finetunejob import builders, observe
 from kubetune.controllers.settings import Settings
 
 Obj = dict[str, Any]
@@ -314,7 +314,7 @@ def refuse_registration(job: FineTuneJob, decision: Decision, reason: str, why: 
 
 def _progress_job(b: _Builder, seen: Observed, settings: Settings, actions: list[Action]) -> str | None:
     spec = b.job.spec
-    n_pre = f"{b.job.metadata.name}-preflight"
+    n_pre = builders.names(b.job)["preflight"]
     if seen.preflight_job is None and b.status.preflight is None:
         problem = _registry_problem(b.job, settings)
         if problem is not None:
@@ -370,7 +370,7 @@ def _exit_text(b: _Builder, ex: observe.Exit, fallback: str = "") -> str:
 def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Action]) -> str | None:
     spec = b.job.spec
     st = b.status
-    n_train = f"{b.job.metadata.name}-train"
+    n_train = builders.names(b.job)["train"]
     outcome, reason, message = observe.job_outcome(seen.training_job)
     pods = seen.training_pods
     log = seen.training_log

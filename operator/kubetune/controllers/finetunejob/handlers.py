@@ -2,7 +2,8 @@
 
 Any watch event of a FineTuneJob (creation, a spec change, the initial listing after a
 restart) except the one its own status write caused, a periodic timer while the trainer runs
-(live progress, stall detection, cost), and any change of a child Job or pod (found by the
+(live progress, stall detection, cost), a slow one while the job waits on its children
+(``IDLE_RESYNC_SECONDS`` without any event), and any change of a child Job or pod (found by the
 ``kubetune.io/finetunejob`` label) call :meth:`Reconciler.reconcile` with the job's namespace
 and name; a failed reconcile is retried with backoff (:class:`serial.Retry`). Only watching handlers: kopf's
 create/update/resume handlers would PATCH a diff-base annotation onto every job, and on a small
@@ -26,10 +27,19 @@ PLURAL = "finetunejobs"
 # Phases in which the trainer runs: the timer reads its progress, cost and stalls. Earlier
 # phases move on child Job and pod events alone, so idle or queued jobs cost no API calls.
 RUNNING_PHASES = frozenset({"Training", "Evaluating", "Exporting"})
+# Phases that move on child events alone (a job with no status yet counts as Pending). Should an
+# event be lost or handled out of order, a job there is reconciled once it has seen no event for
+# this long: a lost event costs a minute, never a job that waits forever.
+WAITING_PHASES = frozenset({"Pending", "Validating"})
+IDLE_RESYNC_SECONDS = 60.0
 
 
 def _running(body: kopf.Body, **_: Any) -> bool:
     return (body.get("status") or {}).get("phase") in RUNNING_PHASES
+
+
+def _waiting(body: kopf.Body, **_: Any) -> bool:
+    return (body.get("status") or {}).get("phase", "Pending") in WAITING_PHASES
 
 
 def _preflight_pending(job: kopf.Body) -> bool:
@@ -38,7 +48,13 @@ def _preflight_pending(job: kopf.Body) -> bool:
     return observe.job_outcome(dict(job))[0] in ("active", "suspended")
 
 
-def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_seconds: float) -> None:
+def register(
+    registry: kopf.OperatorRegistry,
+    reconciler: Reconciler,
+    *,
+    resync_seconds: float,
+    idle_resync_seconds: float = IDLE_RESYNC_SECONDS,
+) -> None:
     """Register every handler of the controller into ``registry``."""
 
     def run(namespace: str | None, name: str | None, new_object: dict[str, Any] | None = None) -> None:
@@ -62,9 +78,12 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
     ) -> None:
         if type == "DELETED":
             # Children go with their owner references; registry artifacts and Adapters stay.
+            # kopf handles each uid's events apart, so this DELETED may come after the first
+            # events of a new job of the same name (deleted and applied again): it forgets only
+            # its own uid, and a pending retry is left to fire (it finds the job gone, or the
+            # new one, whose retry this must not cancel).
             if namespace and name:
-                retry.cancel(namespace, name)
-                reconciler.forget(namespace, name)
+                reconciler.forget(namespace, name, body.metadata.uid)
             return
         if namespace and name and reconciler.wrote(namespace, name, body.metadata.get("resourceVersion")):
             return  # our own status write: the reconcile that made it already saw this state
@@ -75,6 +94,18 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=resync_seconds, when=_running, registry=registry)
     def resync(namespace: str | None, name: str | None, **_: Any) -> None:
+        run(namespace, name)
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        interval=idle_resync_seconds,
+        idle=idle_resync_seconds,
+        when=_waiting,
+        registry=registry,
+    )
+    def idle_resync(namespace: str | None, name: str | None, **_: Any) -> None:
         run(namespace, name)
 
     children: dict[str, Any] = {

@@ -79,8 +79,11 @@ class Reconciler:
             max_workers=8, thread_name_prefix="kubetune-create"
         )
 
-    def forget(self, namespace: str, name: str) -> None:
-        self._objects.forget(namespace, name)
+    def forget(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Drop what is kept about a deleted job, unless a new job of its name (another uid) is
+        already being reconciled (see :class:`serial.PerObject`)."""
+        if not self._objects.forget(namespace, name, uid):
+            return
         with self._objects.guard:
             self._written.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
@@ -114,6 +117,7 @@ class Reconciler:
         obj = new_object if new_object is not None else self.kube.get(url)
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
+        self._objects.seen(namespace, name, (obj.get("metadata") or {}).get("uid"))
         try:
             job = FineTuneJob.model_validate(objects.without_kopf(obj))
         except ValidationError as exc:
@@ -265,9 +269,12 @@ class Reconciler:
             return
         url = kubeclient.path(manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"])
         stored = self.kube.get(url)
-        if stored is not None:
-            stored.setdefault("kind", manifest["kind"])
-            self._own(job, stored)
+        if stored is None:
+            # it existed a moment ago: an earlier job's child, deleted by now. Not created, so
+            # this pass must not go on as if it were (nothing else may wake this job up).
+            raise ChildGoingAway(f"{what} was being deleted when this job created it; creating it again")
+        stored.setdefault("kind", manifest["kind"])
+        self._own(job, stored)
 
     # --- actions ----------------------------------------------------------------------------
 

@@ -38,11 +38,12 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
             retry.call(namespace, name)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def changed(namespace: str | None, name: str | None, type: str | None, **_: Any) -> None:
+    def changed(namespace: str | None, name: str | None, type: str | None, body: kopf.Body, **_: Any) -> None:
         if type == "DELETED":
+            # A pending retry is left to fire: it finds the object gone, or a new one of its
+            # name, which this (possibly late) DELETED must not strand (see serial.PerObject).
             if namespace and name:
-                retry.cancel(namespace, name)
-                reconciler.forget(namespace, name)
+                reconciler.forget(namespace, name, body.metadata.uid)
             return
         run(namespace, name)
 

@@ -91,9 +91,11 @@ class Reconciler:
         self._prometheus: dict[str, prometheus.Client] = {}
         self._objects = serial.PerObject()
 
-    def forget(self, namespace: str, name: str) -> None:
-        self._objects.forget(namespace, name)
-        self.metrics.forget(namespace, name)
+    def forget(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Drop what is kept about a deleted ModelDeployment, unless a new one of its name
+        (another uid) is already being reconciled (see :class:`serial.PerObject`)."""
+        if self._objects.forget(namespace, name, uid):
+            self.metrics.forget(namespace, name)
 
     def reconcile(self, namespace: str, name: str) -> canary.Decision | None:
         """Bring one ModelDeployment's children and status up to date; None when it is gone."""
@@ -119,6 +121,7 @@ class Reconciler:
         obj = self.kube.get(url)
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
+        self._objects.seen(namespace, name, (obj.get("metadata") or {}).get("uid"))
         now = self.clock()
         generation = (obj.get("metadata") or {}).get("generation")
         try:
