@@ -29,13 +29,20 @@ def test_lora_job_succeeds_with_preflight_progress_metrics_and_events(
     loss = next((m for m in status.get("metrics") or [] if m["name"] == "loss"), None)
     assert loss is not None and loss["base"] is not None and loss["tuned"] is not None, dump(obj)
     assert abs(loss["delta"] - (loss["base"] - loss["tuned"])) < 1e-5, dump(obj)  # lower loss is better
-    # ... and on the operator's /metrics, for the Training dashboard's loss panel
+    # ... and on the operator's /metrics, for the Training dashboard's loss panel. The gauges are
+    # set after the status patch and the events of the pass that ended the job: they may trail it.
     series = {"namespace": namespace, "name": "bot"}
     registry = operator.metrics.registry
+    wait_for(
+        lambda: (
+            registry.get_sample_value("kubetune_finetunejob_phase", {**series, "phase": "Succeeded"}) == 1
+        ),
+        30,
+        "the phase gauge at Succeeded",
+    )
     assert (
         registry.get_sample_value("kubetune_finetunejob_loss", {**series, "split": "eval"}) == loss["tuned"]
     )
-    assert registry.get_sample_value("kubetune_finetunejob_phase", {**series, "phase": "Succeeded"}) == 1
     assert condition(obj, "PreflightPassed")["status"] == "True"
     assert condition(obj, "Succeeded")["status"] == "True"
     # Events are posted after the status patch that ends the job, so the last one may trail it.
