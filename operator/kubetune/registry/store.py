@@ -17,11 +17,11 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from kubetune.api.contract import pod
 from kubetune.clients import oci
 from kubetune.registry import artifact, auth, errors, layout, progress
 from kubetune.registry.reference import LayoutRef, Reference, RemoteRef
 
-ENV_INSECURE = "KUBETUNE_REGISTRY_INSECURE"
 ENV_CA_FILE = "KUBETUNE_REGISTRY_CA_FILE"
 
 
@@ -40,8 +40,7 @@ class Options:
     def transport_for(self, host: str) -> oci.Transport:
         insecure = self.insecure
         if insecure is None:
-            value = os.environ.get(ENV_INSECURE, "").strip().lower()
-            insecure = value in ("1", "true", "yes") or host.lower() in {h.strip() for h in value.split(",")}
+            insecure = pod.plain_http_hosts(os.environ.get(pod.REGISTRY_INSECURE)).covers(host)
         ca_file = self.ca_file or (Path(os.environ[ENV_CA_FILE]) if os.environ.get(ENV_CA_FILE) else None)
         return oci.Transport(insecure=insecure, ca_file=ca_file)
 
