@@ -1,7 +1,7 @@
 """Where artifacts are kept: one interface over a remote repository and a local layout directory.
 
 :func:`open_store` turns a reference into a :class:`RemoteStore` (HTTP through
-:mod:`kubetune.clients.oci`) or a :class:`LayoutStore` (files through
+:mod:`kubetune.registry.oci`) or a :class:`LayoutStore` (files through
 :mod:`kubetune.registry.layout`). Both read blobs as verified byte streams, accept blobs from a
 file or a stream, and store a manifest by digest before moving a tag, which is what keeps an
 interrupted push from leaving a tag behind. Orchestration (push, pull, copy) lives in
@@ -18,8 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from kubetune.api.contract import pod
-from kubetune.clients import oci
-from kubetune.registry import artifact, auth, errors, layout, progress
+from kubetune.registry import artifact, auth, errors, layout, oci, progress
 from kubetune.registry.reference import LayoutRef, Reference, RemoteRef
 
 ENV_CA_FILE = "KUBETUNE_REGISTRY_CA_FILE"
