@@ -40,8 +40,7 @@ from typing import BinaryIO
 import requests
 
 from kubetune import registry
-from kubetune.clients import oci
-from kubetune.registry import devserver, progress
+from kubetune.registry import devserver, oci, progress
 
 LINEAGE = {"baseModel": {"uri": "hf://bench/base"}, "method": "lora"}
 PLAIN = registry.Options(insecure=True)

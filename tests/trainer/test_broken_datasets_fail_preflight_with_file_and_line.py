@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kubetune.trainer import result
+from kubetune.api.contract import result
 from kubetune.trainer.__main__ import main as trainer_main
 
 from .conftest import trainer_command

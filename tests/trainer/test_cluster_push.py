@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kubetune import registry
-from kubetune.trainer import result
+from kubetune.api.contract import result
 
 from .conftest import trainer_command
 

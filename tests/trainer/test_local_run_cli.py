@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from kubetune.api.contract import result
 from kubetune.cli import run as run_cli
-from kubetune.trainer import result
 
 
 def kubetune_run(*argv: str) -> int:

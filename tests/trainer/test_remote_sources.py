@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from kubetune.trainer import preflight, sources
+from kubetune.api.contract import pod
+from kubetune.trainer import preflight
 from kubetune.trainer import spec as job_spec
 
 from .conftest import memorisable_rows
@@ -66,8 +67,8 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def sources_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     where = tmp_path / "sources"
-    monkeypatch.setenv(sources.SOURCES_DIR_ENV, str(where))
-    monkeypatch.delenv(sources.CONFIGMAP_ROOT_ENV, raising=False)
+    monkeypatch.setenv(pod.SOURCES_DIR, str(where))
+    monkeypatch.delenv(pod.CONFIGMAP_ROOT_ENV, raising=False)
     return where
 
 
@@ -79,7 +80,7 @@ def _preflight(write_spec: Any, uri: str) -> Any:
 def test_an_https_dataset_with_a_token_is_fetched_and_pinned_by_sha256(
     write_spec: Any, server: str, monkeypatch: pytest.MonkeyPatch, sources_dir: Path
 ) -> None:
-    monkeypatch.setenv(sources.DATASET_TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(pod.DATASET_TOKEN, TOKEN)
     report = _preflight(write_spec, f"{server}/data/train.jsonl?X-Amz-Signature=abc")
     assert report.passed, report.errors
     assert report.rows == len(memorisable_rows())
@@ -103,7 +104,7 @@ def test_a_refused_or_missing_download_is_one_error_naming_the_field(
     token: str,
     expected: str,
 ) -> None:
-    monkeypatch.setenv(sources.DATASET_TOKEN_ENV, token)
+    monkeypatch.setenv(pod.DATASET_TOKEN, token)
     report = _preflight(write_spec, f"{server}{path}?X-Amz-Signature=topsecret")
     assert len(report.errors) == 1, report.errors
     error = report.errors[0]
@@ -132,7 +133,7 @@ def test_configmap_dataset_is_read_where_the_operator_mounts_it(
 ) -> None:
     (tmp_path / "cm" / "data").mkdir(parents=True)
     (tmp_path / "cm" / "data" / "train.jsonl").write_bytes(BODY)
-    monkeypatch.setenv(sources.CONFIGMAP_ROOT_ENV, str(tmp_path / "cm"))
+    monkeypatch.setenv(pod.CONFIGMAP_ROOT_ENV, str(tmp_path / "cm"))
     report = _preflight(write_spec, "configmap://data/train.jsonl")
     assert report.passed, report.errors
     assert report.dataset_sha256 == hashlib.sha256(BODY).hexdigest()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kubetune.trainer import result
+from kubetune.api.contract import result
 
 from .conftest import progress_losses, train_in_process, trainer_command
 

@@ -15,7 +15,6 @@ after a checkpoint). This module parses arguments and prints; the work is in
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from kubetune import logs
 
 if TYPE_CHECKING:
-    from kubetune.trainer.result import RunResult
+    from kubetune.api.contract.result import RunResult
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -148,7 +147,7 @@ def _run_processes(args: argparse.Namespace, name: str, out: Path, sink: Any) ->
     """Train through the torchrun launcher with ``args.nproc`` processes; rank 0's result (None,
     after saying why, when there is none). Rank 0's JSON progress is shown through ``sink``; a
     Ctrl-C reaches the processes too (same process group) and they checkpoint first."""
-    from kubetune.trainer import progress, result
+    from kubetune.api.contract import events, pod, result
 
     cmd = [
         sys.executable,
@@ -167,15 +166,12 @@ def _run_processes(args: argparse.Namespace, name: str, out: Path, sink: Any) ->
         str(out),
         *(["--dry-run"] if args.dry_run else []),
     ]
-    env = {**os.environ, "KUBETUNE_REGISTRY": ""}  # this command pushes, after the summary
-    (out / "result.json").unlink(missing_ok=True)  # never report an earlier run's result
+    env = {**os.environ, pod.REGISTRY: ""}  # this command pushes, after the summary
+    (out / result.FILENAME).unlink(missing_ok=True)  # never report an earlier run's result
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
-            try:
-                event = progress.from_json(json.loads(line))
-            except ValueError:
-                event = None
+            event = events.parse(line)
             if event is not None:
                 sink.emit(event)
     try:

@@ -4,8 +4,7 @@ Built on the official client's ``ApiClient`` (TLS, kubeconfig or in-cluster auth
 its generated models: those reject fields newer than the client, and a patch sent through them
 as a dict goes out as a JSON patch. Every patch here names its content type. Paths are computed
 from ``apiVersion``/``kind`` with a small built-in table (no discovery round trip per call).
-Errors surface as :class:`ApiError` with the HTTP status. The only module (besides
-:mod:`kubetune.clients.oci`) that talks to the network; it decides nothing.
+Errors surface as :class:`ApiError` with the HTTP status. Talks to the network; decides nothing.
 """
 
 from __future__ import annotations

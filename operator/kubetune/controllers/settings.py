@@ -1,4 +1,4 @@
-"""Operator-wide settings: images, default registry, prices, timings.
+"""Operator-wide settings: images, default registry, Prometheus, timings.
 
 Read once at start-up (from flags and ``KUBETUNE_*`` environment variables) and passed into
 reconcile and the pure builders, so builders never read the environment themselves.
@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from kubetune.api.contract import pod
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/kubetune/trainer:0.1.0"
 DEFAULT_KUBETUNE_IMAGE = "ghcr.io/kubetune/kubetune:0.1.0"
-
-# On-demand list prices per GPU-hour (USD), by nvidia.com/gpu.product label; a budget's
-# gpuHourlyPrice overrides them. Rough public figures: estimates, not quotes.
-DEFAULT_GPU_PRICES: dict[str, float] = {
-    "default": 2.5,
-    "NVIDIA-L4": 0.8,
-    "NVIDIA-A10G": 1.2,
-    "NVIDIA-A100-SXM4-80GB": 3.7,
-    "NVIDIA-H100-80GB-HBM3": 6.9,
-    "NVIDIA-H200": 8.0,
-}
 
 
 # oci://host[:port]/path: what a training pod can push to and every other pod can pull from
@@ -52,20 +43,19 @@ def check_registry_prefix(value: str) -> str:
 
 
 def insecure_hosts(value: str) -> tuple[str, ...]:
-    """``KUBETUNE_REGISTRY_INSECURE``: a comma list of registry hosts that talk plain HTTP.
+    """``KUBETUNE_REGISTRY_INSECURE``: a comma list of registry hosts that talk plain HTTP
+    (read as :func:`kubetune.api.contract.pod.plain_http_hosts` reads it in the pods).
 
     ``true`` is refused: it would send every registry's traffic, credentials included, over
     plain HTTP, also to hosts a job's spec names.
     """
-    text = value.strip().lower()
-    if text in ("", "false", "0", "no"):
-        return ()
-    if text in ("true", "1", "yes"):
+    plain = pod.plain_http_hosts(value)
+    if plain.every_host:
         raise SettingsError(
             f"KUBETUNE_REGISTRY_INSECURE is {value!r}, which would make every registry host plain "
             "HTTP; list the hosts that are, e.g. registry.ml.svc:5000 (chart value registry.insecureHosts)"
         )
-    return tuple(sorted({h.strip() for h in text.split(",") if h.strip()}))
+    return plain.hosts
 
 
 def check_prometheus_url(value: str, env_name: str, chart_value: str) -> str | None:
@@ -104,13 +94,12 @@ class Settings:
     default_registry: str | None = None
     # registry hosts (host[:port]) that talk plain HTTP; every other host gets TLS
     insecure_registries: tuple[str, ...] = ()
-    gpu_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_PRICES))
     preflight_cpu: str = "1"
     preflight_memory: str = "2Gi"
     termination_grace_seconds: int = 300
     torchrun_port: int = 29500
     # complete checkpoints the trainer keeps on disk (--keep-checkpoints); status lists as many
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = pod.KEEP_CHECKPOINTS
     # a ReadWriteMany claim in each job's namespace shared by every training pod as a download
     # cache (Hugging Face and oci:// models and datasets), so jobs do not fetch them again
     cache_claim: str | None = None
@@ -134,12 +123,12 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Settings from ``KUBETUNE_*`` variables; :class:`SettingsError` for one it cannot use."""
         env = dict(os.environ) if env is None else env
-        registry = env.get("KUBETUNE_REGISTRY", "").strip()
+        registry = env.get(pod.REGISTRY, "").strip()
         return cls(
             trainer_image=env.get("KUBETUNE_TRAINER_IMAGE", DEFAULT_TRAINER_IMAGE),
             image_pull_policy=env.get("KUBETUNE_IMAGE_PULL_POLICY", "IfNotPresent"),
             default_registry=check_registry_prefix(registry) if registry else None,
-            insecure_registries=insecure_hosts(env.get("KUBETUNE_REGISTRY_INSECURE", "")),
+            insecure_registries=insecure_hosts(env.get(pod.REGISTRY_INSECURE, "")),
             kubetune_image=env.get("KUBETUNE_IMAGE", DEFAULT_KUBETUNE_IMAGE),
             team_label=env.get("KUBETUNE_TEAM_LABEL", "").strip() or "kubetune.io/team",
             prometheus_url=check_prometheus_url(
@@ -174,7 +163,3 @@ class Settings:
         if not self.default_registry:
             return None
         return f"{self.default_registry}/{namespace or 'default'}/{name}"
-
-    def gpu_price(self, product: str | None) -> float:
-        """Price of one GPU-hour for ``product`` (the default when unknown)."""
-        return self.gpu_prices.get(product or "default", self.gpu_prices["default"])

@@ -10,7 +10,9 @@ The public surface, for the CLI, the trainer and the controllers:
 
 Modules: ``reference`` (parsing), ``artifact`` (the format), ``layout`` (OCI layout on disk),
 ``auth`` (credentials), ``store`` (remote or layout behind one interface), ``transfer`` (push,
-pull, copy), ``catalog`` (look and delete), ``progress``. HTTP lives in :mod:`kubetune.clients.oci`.
+pull, copy), ``catalog`` (look and delete), ``progress``, and ``oci``: the HTTP client, this package's
+only network access (the registry owns its network access, as :mod:`kubetune.clients` does
+for Kubernetes, Prometheus, TGI and downloads).
 """
 
 from kubetune.registry.artifact import ArtifactConfig

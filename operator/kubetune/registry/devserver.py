@@ -20,8 +20,7 @@ from typing import Any
 
 import yaml
 
-from kubetune.clients import oci
-from kubetune.registry import errors
+from kubetune.registry import errors, oci
 
 BINARIES = ("docker-registry", "registry")
 

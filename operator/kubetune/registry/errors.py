@@ -2,7 +2,7 @@
 
 Every error here names the registry or reference it concerns and ends with a hint, so the CLI can
 print ``str(err)`` as one line and exit 1. This module is a leaf: it imports nothing from kubetune,
-because both ``kubetune.clients.oci`` and the rest of ``kubetune.registry`` raise these. It must
+because both the HTTP client (:mod:`kubetune.registry.oci`) and the rest of ``kubetune.registry`` raise these. It must
 never receive a password or token: callers pass names, hosts and digests only.
 """
 

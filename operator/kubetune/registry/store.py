@@ -1,7 +1,7 @@
 """Where artifacts are kept: one interface over a remote repository and a local layout directory.
 
 :func:`open_store` turns a reference into a :class:`RemoteStore` (HTTP through
-:mod:`kubetune.clients.oci`) or a :class:`LayoutStore` (files through
+:mod:`kubetune.registry.oci`) or a :class:`LayoutStore` (files through
 :mod:`kubetune.registry.layout`). Both read blobs as verified byte streams, accept blobs from a
 file or a stream, and store a manifest by digest before moving a tag, which is what keeps an
 interrupted push from leaving a tag behind. Orchestration (push, pull, copy) lives in
@@ -17,11 +17,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from kubetune.clients import oci
-from kubetune.registry import artifact, auth, errors, layout, progress
+from kubetune.api.contract import pod
+from kubetune.registry import artifact, auth, errors, layout, oci, progress
 from kubetune.registry.reference import LayoutRef, Reference, RemoteRef
 
-ENV_INSECURE = "KUBETUNE_REGISTRY_INSECURE"
 ENV_CA_FILE = "KUBETUNE_REGISTRY_CA_FILE"
 
 
@@ -40,8 +39,7 @@ class Options:
     def transport_for(self, host: str) -> oci.Transport:
         insecure = self.insecure
         if insecure is None:
-            value = os.environ.get(ENV_INSECURE, "").strip().lower()
-            insecure = value in ("1", "true", "yes") or host.lower() in {h.strip() for h in value.split(",")}
+            insecure = pod.plain_http_hosts(os.environ.get(pod.REGISTRY_INSECURE)).covers(host)
         ca_file = self.ca_file or (Path(os.environ[ENV_CA_FILE]) if os.environ.get(ENV_CA_FILE) else None)
         return oci.Transport(insecure=insecure, ca_file=ca_file)
 

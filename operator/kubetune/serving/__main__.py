@@ -2,6 +2,6 @@
 
 import sys
 
-from kubetune.cli import serve
+from kubetune.serving import command
 
-sys.exit(serve.main())
+sys.exit(command.main())

@@ -1,6 +1,7 @@
 """HTTP routes of TGI's native API: /generate, /generate_stream, /, /tokenize, /info, /health, /metrics.
 
-Builds the FastAPI application around a :class:`Runtime` (engine, batcher, metrics, limits). Bodies
+Builds the FastAPI application around a :class:`~runtime.Runtime` (engine, batcher, metrics,
+limits; shared with the OpenAI routes in :mod:`runtime`). Bodies
 are parsed by :mod:`protocol` rather than FastAPI's validators so that errors keep TGI's
 ``{"error", "error_type"}`` shape; streams use TGI's framing (``data:{json}``, errors as events,
 no ``[DONE]``). The OpenAI routes live in :mod:`chat`. Must not touch the model directly: every
@@ -18,46 +19,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import StreamingResponse
 
 import kubetune
-from kubetune.serving import bodylimit, metrics, protocol, validation
-from kubetune.serving.config import Limits, ServeConfig
-from kubetune.serving.engine import Engine
+from kubetune.serving import bodylimit, chat, metrics, protocol, validation
 from kubetune.serving.inference import Inference, Outcome, headers
+from kubetune.serving.runtime import Runtime, error_response, json_response, sse_response
 
 ROUTER = "text-generation-router"
 _OPEN_ROUTES = frozenset({"/health", "/ping", "/metrics"})
-
-
-@dataclasses.dataclass
-class Runtime:
-    config: ServeConfig
-    limits: Limits
-    engine: Engine
-    inference: Inference
-    metrics: metrics.TgiMetrics
-    compute_type: str = "cpu"
-
-    @property
-    def system_fingerprint(self) -> str:
-        return f"{kubetune.__version__}-native"
-
-
-def json_response(body: Any, status: int = 200, extra: dict[str, str] | None = None) -> Response:
-    return Response(protocol.dumps(body), status_code=status, media_type="application/json", headers=extra)
-
-
-def error_response(exc: protocol.ApiError) -> Response:
-    return json_response(exc.body(), exc.status)
-
-
-def sse_response(events: AsyncIterator[bytes], runtime: Runtime) -> StreamingResponse:
-    return StreamingResponse(
-        events,
-        media_type="text/event-stream",
-        headers={**protocol.SSE_HEADERS, "x-compute-type": runtime.compute_type},
-    )
 
 
 async def generate_once(
@@ -209,8 +178,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/metrics")
     async def metrics_route() -> Response:
         return Response(runtime.metrics.render(), media_type=metrics.CONTENT_TYPE)
-
-    from kubetune.serving import chat  # imported here: chat uses this module's helpers
 
     handlers = chat.register(app, runtime)
 

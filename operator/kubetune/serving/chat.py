@@ -17,8 +17,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from kubetune.serving import app as routes
 from kubetune.serving import protocol
+from kubetune.serving import runtime as routes
 from kubetune.serving.generation import Finished, Step, TokenInfo
 from kubetune.serving.inference import Outcome, headers
 

@@ -1,6 +1,6 @@
 """The serving process: load the engine, wire the runtime, listen, drain on SIGTERM.
 
-:func:`build` turns a :class:`config.ServeConfig` into a ready :class:`app.Runtime` (the model and
+:func:`build` turns a :class:`config.ServeConfig` into a ready :class:`runtime.Runtime` (the model and
 adapters loaded, limits resolved, the batcher thread started); :func:`serve` binds the socket
 itself (so a taken port is a one-line error, not a traceback) and runs uvicorn until a signal,
 letting in-flight requests finish within ``--graceful-termination-timeout``. Expected problems
@@ -17,6 +17,7 @@ from kubetune import logs
 from kubetune.serving import app, config, engine, faults, metrics, quantize, validation
 from kubetune.serving.batcher import Batcher, Budget
 from kubetune.serving.inference import Inference
+from kubetune.serving.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class StartupError(Exception):
     """Start-up failed for a reason the user can fix; the message is one line."""
 
 
-def build(cfg: config.ServeConfig) -> app.Runtime:
+def build(cfg: config.ServeConfig) -> Runtime:
     try:
         quantize.check(cfg.quantize)
         if cfg.num_threads is not None:
@@ -54,7 +55,7 @@ def build(cfg: config.ServeConfig) -> app.Runtime:
     injector = faults.Faults(cfg.fault_error_rate, cfg.fault_latency_ms, cfg.fault_seed)
     inference = Inference(loaded, batcher, recorder, injector, rules, cfg.max_concurrent_requests)
     batcher.start()
-    return app.Runtime(cfg, limits, loaded, inference, recorder, os.environ.get("COMPUTE_TYPE") or "cpu")
+    return Runtime(cfg, limits, loaded, inference, recorder, os.environ.get("COMPUTE_TYPE") or "cpu")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -74,7 +75,7 @@ def _drop_color(record: logging.LogRecord) -> bool:
     return True
 
 
-def serve(runtime: app.Runtime) -> int:
+def serve(runtime: Runtime) -> int:
     import uvicorn
 
     logging.getLogger("uvicorn.error").addFilter(_drop_color)

@@ -19,9 +19,10 @@ import traceback
 from pathlib import Path
 
 from kubetune import logs
+from kubetune.api.contract import exits, pod
+from kubetune.api.contract.result import RunResult
 from kubetune.trainer import distributed, errors, loop, pipeline, progress, report, statussink
 from kubetune.trainer import spec as job_spec
-from kubetune.trainer.result import RunResult
 
 log = logging.getLogger("kubetune.trainer")
 
@@ -30,10 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kubetune.trainer",
         description="Run a FineTuneJob's preflight or training (inside the trainer image or locally).",
-        epilog=(
-            "exit codes: 0 ok, 1 user/data error, 2 gate not met (artifacts kept, not registered), "
-            "3 internal error, 143 stopped by SIGTERM after a checkpoint (rerun to resume)"
-        ),
+        epilog=f"exit codes: {exits.summary()}",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -72,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoints (resumed from when present); default OUTPUT/checkpoints",
     )
     train.add_argument(
-        "--keep-checkpoints", type=int, default=3, help="complete checkpoints to keep (default 3)"
+        "--keep-checkpoints",
+        type=int,
+        default=pod.KEEP_CHECKPOINTS,
+        help=f"complete checkpoints to keep (default {pod.KEEP_CHECKPOINTS})",
     )
     train.add_argument("--dry-run", action="store_true", help="stop after the preflight (like spec.dryRun)")
     return parser
@@ -146,14 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         broken = RunResult(
             job=str(args.name or args.spec),
             outcome="Failed",
-            exit_code=errors.EXIT_INTERNAL_ERROR,
+            exit_code=exits.INTERNAL_ERROR,
             message=message,
         )
         pipeline.finish(broken, args.output, sink)
-        return errors.EXIT_INTERNAL_ERROR
+        return exits.INTERNAL_ERROR
     finally:
         sink.close()
-    if result.exit_code != errors.EXIT_OK:
+    if result.exit_code != exits.OK:
         print(f"kubetune-trainer: {result.message}", file=sys.stderr)
     _terminate(args.termination_log, result.message)
     return result.exit_code

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kubetune import logs
+from kubetune.api.contract import exits
 from kubetune.api.v1alpha1.finetunejob import FineTuneJobSpec
 from kubetune.trainer import errors
 
@@ -157,12 +158,12 @@ def exit_code_of(failure: BaseException) -> int:
         # Prefer a deliberate trainer answer (gate, user error, terminated) over the crash of
         # a rank that merely lost its peer.
         codes = [f.exitcode for _, f in sorted(failure.failures.items())]
-        for wanted in (errors.EXIT_GATE_NOT_MET, errors.EXIT_USER_ERROR, errors.EXIT_TERMINATED):
+        for wanted in (exits.GATE_NOT_MET, exits.USER_ERROR, exits.TERMINATED):
             if wanted in codes:
                 return wanted
         code = failure.get_first_failure()[1].exitcode
-        return 128 - code if code < 0 else code or errors.EXIT_INTERNAL_ERROR  # -N: killed by N
-    return errors.EXIT_INTERNAL_ERROR
+        return 128 - code if code < 0 else code or exits.INTERNAL_ERROR  # -N: killed by N
+    return exits.INTERNAL_ERROR
 
 
 def launch(argv: list[str]) -> int:
@@ -179,7 +180,7 @@ def launch(argv: list[str]) -> int:
             "training processes ended with an error", extra=logs.fields(exit_code=code, error=str(failure))
         )
         return code
-    return errors.EXIT_OK
+    return exits.OK
 
 
 def main() -> int:

@@ -3,28 +3,25 @@
 A :class:`UserError` is something the user fixes (the spec, the dataset, the budget, the
 hardware asked for); the entry points print its message as one line, write it to the
 termination log and exit 1, never with a traceback. Anything else escaping the trainer is a
-bug. This module holds only the types and the exit codes; it must not import torch.
+bug. This module holds only the types; the exit codes are the trainer-operator contract's
+(:mod:`kubetune.api.contract.exits`). It must not import torch.
 """
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_USER_ERROR = 1
-EXIT_GATE_NOT_MET = 2
-EXIT_INTERNAL_ERROR = 3
-EXIT_TERMINATED = 143  # 128 + SIGTERM: a checkpoint was written, run again to resume
+from kubetune.api.contract import exits
 
 
 class TrainerError(Exception):
     """Base of the trainer's deliberate errors."""
 
-    exit_code = EXIT_INTERNAL_ERROR
+    exit_code = exits.INTERNAL_ERROR
 
 
 class UserError(TrainerError):
     """A problem with the spec, the data or the environment that the user can fix."""
 
-    exit_code = EXIT_USER_ERROR
+    exit_code = exits.USER_ERROR
 
 
 class PreflightFailed(UserError):
@@ -39,7 +36,7 @@ class PreflightFailed(UserError):
 class Terminated(TrainerError):
     """SIGTERM (or SIGINT) arrived; a checkpoint was written at ``step``."""
 
-    exit_code = EXIT_TERMINATED
+    exit_code = exits.TERMINATED
 
     def __init__(self, step: int, checkpoint: str | None) -> None:
         self.step = step

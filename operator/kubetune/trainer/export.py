@@ -22,10 +22,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kubetune.api.contract.result import Artifacts
 from kubetune.api.v1alpha1.common import MetricComparison
 from kubetune.api.v1alpha1.finetunejob import FineTuneJobSpec
 from kubetune.trainer import card, charts, quantize
-from kubetune.trainer.result import Artifacts
 
 
 def _fresh(path: Path) -> Path:

@@ -30,12 +30,15 @@ from types import FrameType
 from typing import Any
 
 from kubetune import logs
+from kubetune.api.contract import events, pod
+from kubetune.api.contract.events import ProgressEvent
+from kubetune.api.v1alpha1.finetunejob import FineTuneJobSpec, Hyperparameters
 from kubetune.trainer import batching, checkpoint, distributed
 from kubetune.trainer.batching import Batching, Position
 from kubetune.trainer.distributed import World
 from kubetune.trainer.encoding import Encoded
 from kubetune.trainer.errors import Terminated
-from kubetune.trainer.progress import PhaseEvent, ProgressEvent, Sink
+from kubetune.trainer.progress import Sink
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +71,30 @@ class StopFlag:
         self._previous.clear()
 
 
+# The spec's own defaults: a LoopConfig built without a value trains as an empty spec would.
+_HP = Hyperparameters()
+_CHECKPOINT_EVERY: int = FineTuneJobSpec.model_fields["checkpoint_every_steps"].default
+
+
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
-    """Everything the loop needs besides the model and the data."""
+    """Everything the loop needs besides the model and the data (defaults: the API's)."""
 
     total_steps: int
     batches_per_epoch: int
     batching: Batching
     pad_id: int
-    accumulation: int = 1
-    learning_rate: float = 2e-4
-    scheduler: str = "cosine"
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    accumulation: int = _HP.gradient_accumulation_steps
+    learning_rate: float = _HP.learning_rate
+    scheduler: str = _HP.scheduler
+    warmup_ratio: float = _HP.warmup_ratio
+    weight_decay: float = _HP.weight_decay
+    max_grad_norm: float = _HP.max_grad_norm
     device: str = "cpu"
     autocast_dtype: str | None = None  # "bfloat16" / "float16" on CUDA; None = fp32
     checkpoint_dir: Path | None = None
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 3
+    checkpoint_every: int = _CHECKPOINT_EVERY
+    keep_checkpoints: int = pod.KEEP_CHECKPOINTS
     log_every: int = 1
     causal: bool = True  # a causal LM (pass use_cache=False); else a classifier
     world: World = distributed.SINGLE
@@ -167,13 +175,7 @@ def train(
         position = Position(**state["position"])
         elapsed_before = float(state.get("elapsed", 0.0))
         resumed_loss = state.get("loss")
-        sink.emit(
-            PhaseEvent(
-                "training",
-                f"resumed from checkpoint at step {step}",
-                {"checkpoint": found["path"], "step": step},
-            )
-        )
+        sink.emit(events.resumed(step, str(found["path"])))
         found = None  # the copy of the weights and optimizer state is no longer needed
     lengths = [e.length for e in data]
     micro = batching.stream(lengths, cfg.batching, position)
@@ -208,7 +210,7 @@ def train(
             },
         )
         checkpoint.clean(cfg.checkpoint_dir, cfg.keep_checkpoints)
-        sink.emit(PhaseEvent("checkpoint", f"checkpoint at step {at}", {"step": at, "path": str(path)}))
+        sink.emit(events.checkpoint(at, str(path)))
         return path
 
     # every rank must stop at the same step boundary, or the others wait in a collective

@@ -3,7 +3,7 @@
 Shared by the training pod (``python -m kubetune.trainer``) and local mode (``kubetune run``).
 Base-model scores are taken before training starts, on the very model training starts from
 (and cached beside the checkpoints, so a resumed run does not redo them). User problems end
-as a :class:`~kubetune.trainer.result.RunResult` with exit code 1, an unmet gate with 2, a
+as a :class:`~kubetune.api.contract.result.RunResult` with exit code 1, an unmet gate with 2, a
 stop signal with 143 after a checkpoint; anything else is a bug and propagates. Pushes to a
 registry only when :attr:`Options.push_to` is set (the training pod: ``KUBETUNE_REGISTRY``);
 local mode pushes from the CLI. Under torchrun (``WORLD_SIZE`` > 1) every rank runs the
@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from kubetune import logs
+from kubetune.api.contract import events, exits, pod, pricing
+from kubetune.api.contract.events import PhaseEvent, ProgressEvent
+from kubetune.api.contract.result import GateResult, RunResult, Training
 from kubetune.api.v1alpha1.base import rfc3339
 from kubetune.trainer import card as model_card
 from kubetune.trainer import (
@@ -35,22 +38,13 @@ from kubetune.trainer import (
     loop,
     models,
     preflight,
-    pricing,
     publish,
 )
 from kubetune.trainer import report as report_io
 from kubetune.trainer.batching import Batching, plan_epoch
-from kubetune.trainer.errors import (
-    EXIT_GATE_NOT_MET,
-    EXIT_OK,
-    EXIT_TERMINATED,
-    EXIT_USER_ERROR,
-    Terminated,
-    UserError,
-)
+from kubetune.trainer.errors import Terminated, UserError
 from kubetune.trainer.preflight import Hardware
-from kubetune.trainer.progress import PhaseEvent, ProgressEvent, Sink, to_status
-from kubetune.trainer.result import GateResult, RunResult, Training
+from kubetune.trainer.progress import Sink
 from kubetune.trainer.spec import JobSpec
 
 log = logging.getLogger(__name__)
@@ -65,7 +59,7 @@ class Options:
     checkpoint_dir: Path | None = None  # default: <output_dir>/checkpoints
     hardware: Hardware = "here"
     dry_run: bool = False
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = pod.KEEP_CHECKPOINTS
     stop: loop.StopFlag | None = None
     cuda: bool | None = None  # override detection (tests)
     on_preflight: Callable[[report_io.Report], None] | None = None  # e.g. print the table
@@ -86,7 +80,7 @@ def _now() -> str:
 def run_preflight(job: JobSpec, opts: Options, sink: Sink) -> tuple[RunResult, preflight.Outcome]:
     """The preflight alone; writes preflight.json (result.json is :func:`finish`'s job)."""
     started = _now()
-    sink.emit(PhaseEvent("preflight", f"checking {job.name}: dataset, template, method, budget"))
+    sink.emit(PhaseEvent(events.PREFLIGHT, f"checking {job.name}: dataset, template, method, budget"))
     outcome = preflight.run(job, hardware=opts.hardware, cuda=opts.cuda, world=opts.world)
     report = outcome.report
     if opts.push_to and report.passed and not (opts.dry_run or job.spec.dry_run) and opts.world.main:
@@ -98,18 +92,12 @@ def run_preflight(job: JobSpec, opts: Options, sink: Sink) -> tuple[RunResult, p
     if opts.on_preflight is not None:
         opts.on_preflight(report)
     summary = report.summary()
-    sink.emit(
-        PhaseEvent(
-            "preflight",
-            "passed" if report.passed else "failed",
-            {"passed": report.passed, "preflight": summary.to_wire()},
-        )
-    )
+    sink.emit(events.preflight(report.passed, summary))
     if not report.passed:
         result = RunResult(
             job=job.name,
             outcome="PreflightFailed",
-            exit_code=EXIT_USER_ERROR,
+            exit_code=exits.USER_ERROR,
             message=report.errors[0]
             + (f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""),
             preflight=summary,
@@ -120,7 +108,7 @@ def run_preflight(job: JobSpec, opts: Options, sink: Sink) -> tuple[RunResult, p
     result = RunResult(
         job=job.name,
         outcome="PreflightPassed",
-        exit_code=EXIT_OK,
+        exit_code=exits.OK,
         message=f"preflight passed: {report.train_rows} rows, {report.estimated_steps} steps estimated",
         preflight=summary,
         start_time=started,
@@ -133,9 +121,7 @@ def finish(result: RunResult, out: Path, sink: Sink) -> RunResult:
     """Write ``result.json`` and emit it as the run's last event (the operator reads it from the
     pod's log: ``{"event": "phase", "phase": "result", "result": {...}}``)."""
     result.write(out)
-    sink.emit(
-        PhaseEvent("result", result.outcome, {"result": result.model_dump(mode="json", exclude_none=True)})
-    )
+    sink.emit(events.result(result))
     return result
 
 
@@ -153,12 +139,12 @@ def run(job: JobSpec, opts: Options, sink: Sink) -> RunResult:
             _push(job, result, opts.push_to, sink)
         return finish(result, opts.output_dir, sink)
     except Terminated as stop:
-        result.outcome, result.exit_code, result.message = "Terminated", EXIT_TERMINATED, str(stop)
+        result.outcome, result.exit_code, result.message = "Terminated", exits.TERMINATED, str(stop)
         result.checkpoints = checkpoint.refs(opts.checkpoints)
         result.completion_time = _now()
         return finish(result, opts.output_dir, sink)
     except UserError as exc:
-        result.outcome, result.exit_code, result.message = "Failed", EXIT_USER_ERROR, str(exc)
+        result.outcome, result.exit_code, result.message = "Failed", exits.USER_ERROR, str(exc)
         result.completion_time = _now()
         return finish(result, opts.output_dir, sink)
     finally:
@@ -169,11 +155,11 @@ def _push(job: JobSpec, result: RunResult, repository: str, sink: Sink) -> None:
     """Push the exported artifact; a registry error fails the run (exit 1, one line)."""
     from kubetune.registry import RegistryError
 
-    sink.emit(PhaseEvent("exporting", f"pushing to {repository}:{publish.tag_for(job)}"))
+    sink.emit(PhaseEvent(events.EXPORTING, f"pushing to {repository}:{publish.tag_for(job)}"))
     try:
         result.pushed = publish.push(job, result, repository)
     except RegistryError as exc:
-        result.outcome, result.exit_code = "Failed", EXIT_USER_ERROR
+        result.outcome, result.exit_code = "Failed", exits.USER_ERROR
         result.message = f"trained, but the push to {repository} failed: {exc}"
         result.completion_time = _now()
         return
@@ -217,7 +203,7 @@ def _train_and_export(
     _seed(hp.seed)
     extra = method.load_kwargs(spec, env)
     placed = "device_map" in extra  # loaded onto the GPU by from_pretrained (4-bit)
-    sink.emit(PhaseEvent("loading", f"loading {spec.base_model.uri} for {spec.method.type} on {device}"))
+    sink.emit(PhaseEvent(events.LOADING, f"loading {spec.base_model.uri} for {spec.method.type} on {device}"))
     model = models.load_model(
         source.path,
         env.task,
@@ -269,7 +255,7 @@ def _train_and_export(
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     sink.emit(
         PhaseEvent(
-            "training",
+            events.TRAINING,
             f"{total} steps ({steps_per_epoch}/epoch), {trainable:,} trainable parameters"
             + (f", {world.size} processes" if world.distributed else ""),
             {"totalSteps": total, "trainableParameters": trainable, "worldSize": world.size},
@@ -278,7 +264,7 @@ def _train_and_export(
     trained = loop.train(model, prepared.train, cfg, sink, opts.stop)
     distributed.shutdown()
     if not world.main:
-        result.outcome, result.exit_code = "Succeeded", EXIT_OK
+        result.outcome, result.exit_code = "Succeeded", exits.OK
         result.message = f"rank {world.rank}: trained {trained.steps} steps; rank 0 evaluates and exports"
         result.completion_time = _now()
         return result
@@ -288,9 +274,6 @@ def _train_and_export(
         else 0
     )
     hours = trained.elapsed_total / 3600 * gpus
-    price = (spec.budget.gpu_hourly_price if spec.budget else None) or pricing.gpu_for(
-        spec.resources.gpu_product
-    ).hourly_usd
     result.training = Training(
         steps=trained.steps,
         total_steps=trained.total_steps,
@@ -300,30 +283,30 @@ def _train_and_export(
         resumed_from_step=trained.resumed_from,
         device=device,
         gpu_hours=round(hours, 5),
-        cost=round(hours * price, 4),
-        currency=spec.budget.currency if spec.budget else "USD",
+        cost=round(pricing.cost(hours, spec.resources.gpu_product, spec.budget), 4),
+        currency=pricing.currency(spec.budget),
     )
     tuned_scores = None
     if prepared.validation:
         sink.emit(
-            PhaseEvent("evaluating", f"scoring the tuned model on {len(prepared.validation)} held-out rows")
+            PhaseEvent(
+                events.EVALUATING, f"scoring the tuned model on {len(prepared.validation)} held-out rows"
+            )
         )
         tuned_scores = evaluate.evaluate(model, prepared, tokenizer, spec.evaluation, device)
         result.metrics = evaluate.compare(base_scores, tuned_scores, spec.evaluation.metrics)
         result.samples = tuned_scores.samples
     if trained.final_loss is not None:
-        result.progress = to_status(
-            ProgressEvent(
-                step=trained.steps,
-                total_steps=trained.total_steps,
-                epoch=trained.steps / steps_per_epoch,
-                loss=trained.final_loss,
-                learning_rate=trained.learning_rate or 0.0,
-                tokens_per_second=trained.tokens_per_second,
-                eta_seconds=0.0,
-                eval_loss=tuned_scores.values.get("loss") if tuned_scores else None,
-            )
-        )
+        result.progress = ProgressEvent(
+            step=trained.steps,
+            total_steps=trained.total_steps,
+            epoch=trained.steps / steps_per_epoch,
+            loss=trained.final_loss,
+            learning_rate=trained.learning_rate or 0.0,
+            tokens_per_second=trained.tokens_per_second,
+            eta_seconds=0.0,
+            eval_loss=tuned_scores.values.get("loss") if tuned_scores else None,
+        ).to_status(_now())
     verdict = evaluate.gate(spec.evaluation.gate, result.metrics)
     if spec.evaluation.gate is not None or not prepared.validation:
         result.gate = GateResult(
@@ -333,7 +316,7 @@ def _train_and_export(
         )
     else:
         result.gate = GateResult(passed=True, message=verdict.message)
-    sink.emit(PhaseEvent("exporting", f"writing artifacts to {opts.output_dir}"))
+    sink.emit(PhaseEvent(events.EXPORTING, f"writing artifacts to {opts.output_dir}"))
     arts, _ = export.weights(model, tokenizer, method, spec, opts.output_dir, labels)
     lineage = model_card.lineage(
         job=job.name,
@@ -361,7 +344,7 @@ def _train_and_export(
     result.checkpoints = checkpoint.refs(opts.checkpoints)
     passed = result.gate.passed
     result.outcome = "Succeeded" if passed else "GateNotMet"
-    result.exit_code = EXIT_OK if passed else EXIT_GATE_NOT_MET
+    result.exit_code = exits.OK if passed else exits.GATE_NOT_MET
     result.message = (
         f"trained {trained.steps} steps; {verdict.message}"
         if passed
@@ -407,7 +390,9 @@ def _base_scores(
     if cache.is_file():
         data = json.loads(cache.read_text(encoding="utf-8"))
         return evaluate.Scores(values=data["values"], samples=data.get("samples", []))
-    sink.emit(PhaseEvent("evaluating", f"scoring the base model on {len(prepared.validation)} held-out rows"))
+    sink.emit(
+        PhaseEvent(events.EVALUATING, f"scoring the base model on {len(prepared.validation)} held-out rows")
+    )
     scores = evaluate.evaluate(model, prepared, tokenizer, spec.evaluation, device)
     opts.checkpoints.mkdir(parents=True, exist_ok=True)
     clean = {k: v for k, v in scores.values.items() if not (math.isnan(v) or math.isinf(v))}

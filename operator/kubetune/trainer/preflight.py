@@ -16,8 +16,9 @@ import math
 from types import ModuleType
 from typing import Any, Literal
 
+from kubetune.api.contract import pricing
 from kubetune.api.v1alpha1.common import GENERATION_METRICS
-from kubetune.trainer import dataset, distributed, encoding, methods, models, pricing, sources
+from kubetune.trainer import dataset, distributed, encoding, methods, models, sources
 from kubetune.trainer.dataset import Prepared
 from kubetune.trainer.distributed import World
 from kubetune.trainer.errors import UserError
@@ -295,8 +296,7 @@ def _audit(report: Report, prepared: Prepared, job: JobSpec, world_size: int) ->
         full=spec.method.type == "full",
         gpus=gpus,
         product=spec.resources.gpu_product,
-        hourly_price=budget.gpu_hourly_price if budget else None,
-        currency=budget.currency if budget else "USD",
+        budget=budget,
     )
     report.estimated_seconds, report.estimated_gpu_hours = est.seconds, est.gpu_hours
     report.estimated_cost, report.currency = est.cost, est.currency

@@ -1,71 +1,20 @@
-"""Training progress as structured events, and the sinks that show or forward them.
+"""The sinks that show or forward a run's events.
 
-The loop emits :class:`ProgressEvent` (step/total, epoch, loss, learning rate, effective
-tokens/s, ETA) and :class:`PhaseEvent` (preflight, training, evaluating, exporting, a
-checkpoint written...). A :class:`Sink` receives them: :class:`JsonLinesSink` writes one JSON
-object per line (what a training pod prints and the operator can tail), :class:`BarSink` draws
-a rich progress bar on a terminal; the operator adds a status sink. :func:`to_status` maps an
-event onto the API's ``Progress``. No training logic here.
+The loop and the pipeline emit the contract's events (:mod:`kubetune.api.contract.events`:
+:class:`ProgressEvent` per step, :class:`PhaseEvent` for phases, checkpoints and the result).
+A :class:`Sink` receives them: :class:`JsonLinesSink` writes one JSON object per line (what a
+training pod prints and the operator reads), :class:`BarSink` draws a rich progress bar on a
+terminal; a training pod adds the status sink (:mod:`.statussink`). No training logic here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import sys
-import time
 from typing import Any, Protocol, TextIO
 
-from kubetune.api.v1alpha1.base import rfc3339
-from kubetune.api.v1alpha1.finetunejob import Progress
+from kubetune.api.contract.events import Event, PhaseEvent, ProgressEvent, to_line
 
-
-@dataclasses.dataclass(frozen=True)
-class ProgressEvent:
-    """One optimizer step's report."""
-
-    step: int
-    total_steps: int
-    epoch: float
-    loss: float
-    learning_rate: float
-    tokens_per_second: float
-    eta_seconds: float
-    eval_loss: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event": "progress", **dataclasses.asdict(self)}
-
-
-@dataclasses.dataclass(frozen=True)
-class PhaseEvent:
-    """A phase started or something notable happened (``detail`` carries its data)."""
-
-    phase: str
-    message: str
-    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event": "phase", "phase": self.phase, "message": self.message, **self.detail}
-
-
-Event = ProgressEvent | PhaseEvent
-
-
-def from_json(data: dict[str, Any]) -> Event | None:
-    """The event a :class:`JsonLinesSink` line came from (another process's progress); None for
-    anything else."""
-    kind = data.get("event")
-    if kind == "progress":
-        fields = {f.name for f in dataclasses.fields(ProgressEvent)}
-        try:
-            return ProgressEvent(**{k: v for k, v in data.items() if k in fields})
-        except TypeError:
-            return None
-    if kind == "phase" and isinstance(data.get("phase"), str):
-        detail = {k: v for k, v in data.items() if k not in ("event", "phase", "message")}
-        return PhaseEvent(data["phase"], str(data.get("message", "")), detail)
-    return None
+__all__ = ["Event", "PhaseEvent", "ProgressEvent", "Sink"]
 
 
 class Sink(Protocol):
@@ -76,25 +25,6 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def to_status(event: ProgressEvent, now: float | None = None) -> Progress:
-    """The API ``status.progress`` for an event."""
-    from datetime import UTC, datetime
-
-    percent = 100.0 * event.step / event.total_steps if event.total_steps else 0.0
-    return Progress(
-        step=event.step,
-        total_steps=event.total_steps,
-        epoch=round(event.epoch, 4),
-        loss=event.loss,
-        eval_loss=event.eval_loss,
-        learning_rate=event.learning_rate,
-        tokens_per_second=round(event.tokens_per_second, 1),
-        eta_seconds=round(event.eta_seconds, 1),
-        summary=f"{event.step}/{event.total_steps} ({percent:.0f}%)",
-        update_time=rfc3339(datetime.fromtimestamp(now if now is not None else time.time(), UTC)),
-    )
-
-
 class JsonLinesSink:
     """One JSON object per event and line, flushed at once (for pods and pipes)."""
 
@@ -102,7 +32,7 @@ class JsonLinesSink:
         self.stream = stream or sys.stdout
 
     def emit(self, event: Event) -> None:
-        self.stream.write(json.dumps(event.to_json(), default=str) + "\n")
+        self.stream.write(to_line(event) + "\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -3,7 +3,7 @@
 Used by local mode (``kubetune run``, target ``spec.output.repository`` or the local layout
 registry) and by the training pod (``python -m kubetune.trainer train``, target the
 ``KUBETUNE_REGISTRY`` the operator sets). :mod:`kubetune.registry` is imported lazily so that
-training works without it; network access stays in :mod:`kubetune.clients` behind it. Raises
+training works without it; it owns the network access of a push. Raises
 :class:`kubetune.registry.RegistryError` (one-line ``str()``) on a failed push.
 """
 
@@ -13,11 +13,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from kubetune.trainer.result import Pushed, RunResult
+from kubetune.api.contract import pod
+from kubetune.api.contract.result import Pushed, RunResult
 from kubetune.trainer.spec import JobSpec
-
-ENV_REGISTRY = "KUBETUNE_REGISTRY"
-ENV_INSECURE = "KUBETUNE_REGISTRY_INSECURE"
 
 
 def tag_for(job: JobSpec) -> str:
@@ -88,16 +86,11 @@ def check(job: JobSpec, repository: str) -> str | None:
 def _options(job: JobSpec) -> Any:
     from kubetune import registry
 
-    insecure = job.spec.output.insecure or _truthy(os.environ.get(ENV_INSECURE))
-    # insecure=None leaves KUBETUNE_REGISTRY_INSECURE host lists to the registry's own handling
-    return registry.Options(insecure=True) if insecure else None
+    # otherwise the registry reads KUBETUNE_REGISTRY_INSECURE itself (pod.plain_http_hosts)
+    return registry.Options(insecure=True) if job.spec.output.insecure else None
 
 
 def cluster_target(environ: Mapping[str, str] | None = None) -> str | None:
     """The training pod's registry (``KUBETUNE_REGISTRY``), or None outside a cluster."""
-    value = (os.environ if environ is None else environ).get(ENV_REGISTRY, "").strip()
+    value = (os.environ if environ is None else environ).get(pod.REGISTRY, "").strip()
     return value or None
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes")

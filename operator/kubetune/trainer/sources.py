@@ -30,15 +30,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from kubetune.api.contract import pod
 from kubetune.api.v1alpha1.common import ModelSource
 from kubetune.trainer.errors import UserError
 
 log = logging.getLogger(__name__)
 
-PVC_ROOT_ENV = "KUBETUNE_PVC_ROOT"
-CONFIGMAP_ROOT_ENV = "KUBETUNE_CONFIGMAP_ROOT"
-SOURCES_DIR_ENV = "KUBETUNE_SOURCES_DIR"
-DATASET_TOKEN_ENV = "KUBETUNE_DATASET_TOKEN"
 DATA_SUFFIXES = (".jsonl", ".json")
 
 
@@ -53,11 +50,11 @@ class ResolvedModel:
 
 def _pvc(uri: str) -> Path:
     rest = uri[len("pvc://") :]
-    return Path(os.environ.get(PVC_ROOT_ENV, "/mnt/pvc")) / rest
+    return Path(os.environ.get(pod.PVC_ROOT_ENV, pod.PVC_ROOT)) / rest
 
 
 def _configmap(uri: str, field: str) -> Path:
-    root = os.environ.get(CONFIGMAP_ROOT_ENV)
+    root = os.environ.get(pod.CONFIGMAP_ROOT_ENV)
     if not root:
         raise UserError(
             f"{field} {uri}: configmap:// datasets are mounted by the operator in a cluster; in "
@@ -68,7 +65,7 @@ def _configmap(uri: str, field: str) -> Path:
 
 def sources_dir() -> Path:
     """Where fetched sources are cached."""
-    configured = os.environ.get(SOURCES_DIR_ENV)
+    configured = os.environ.get(pod.SOURCES_DIR)
     return Path(configured) if configured else Path.home() / ".cache" / "kubetune" / "sources"
 
 
@@ -149,7 +146,7 @@ def _https(uri: str, field: str) -> Path:
     target = sources_dir() / "https" / hashlib.sha256(uri.encode()).hexdigest()[:32]
     name = Path(uri.split("?", 1)[0].split("#", 1)[0]).name or "data.jsonl"
     try:
-        download.download(uri, target / name, token=os.environ.get(DATASET_TOKEN_ENV) or None)
+        download.download(uri, target / name, token=os.environ.get(pod.DATASET_TOKEN) or None)
     except download.DownloadError as exc:
         raise UserError(f"{field}: {exc}") from None
     return target / name
@@ -172,7 +169,7 @@ def _hf_dataset(uri: str, field: str) -> Path:
         f"{field} {uri}",
         revision=rev or None,
         dataset=True,
-        token=os.environ.get(DATASET_TOKEN_ENV) or None,  # else HF_TOKEN, as the hub client does
+        token=os.environ.get(pod.DATASET_TOKEN) or None,  # else HF_TOKEN, as the hub client does
     )
     return _single_data_file(path, uri, field, file)
 

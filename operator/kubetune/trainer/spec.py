@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from kubetune.api import errors as api_errors
+from kubetune.api.contract import pod
 from kubetune.api.v1alpha1.finetunejob import FineTuneJob, FineTuneJobSpec
 from kubetune.trainer.errors import UserError
 
@@ -100,9 +101,6 @@ def _from_spec(obj: dict[str, Any], file: Path, name: str | None) -> JobSpec:
     )
 
 
-JOB_UID_ENV = "KUBETUNE_JOB_UID"  # set by the operator in every preflight and training pod
-
-
 def check_owner(job: JobSpec, env: Mapping[str, str] | None = None) -> None:
     """Refuse a spec whose ``metadata.uid`` is not the FineTuneJob this pod runs for.
 
@@ -110,7 +108,7 @@ def check_owner(job: JobSpec, env: Mapping[str, str] | None = None) -> None:
     ConfigMap, its spec must not be trained on (nor its result reported as this job's). Outside
     a pod (no ``$KUBETUNE_JOB_UID``) there is nothing to check.
     """
-    expected = (os.environ if env is None else env).get(JOB_UID_ENV)
+    expected = (os.environ if env is None else env).get(pod.JOB_UID)
     if not expected or job.uid == expected:
         return
     raise UserError(

@@ -15,15 +15,16 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from kubetune import logs
+from kubetune.api.contract import events, pod
+from kubetune.api.contract.events import Event, PhaseEvent, ProgressEvent
+from kubetune.api.v1alpha1.base import rfc3339
 from kubetune.clients import kube as kubeclient
-from kubetune.trainer.progress import Event, PhaseEvent, ProgressEvent, to_status
 
 log = logging.getLogger(__name__)
-JOB_ENV = "KUBETUNE_JOB_NAME"
-NAMESPACE_ENV = "KUBETUNE_NAMESPACE"
 DEFAULT_INTERVAL = 2.0
 
 
@@ -56,18 +57,16 @@ class StatusSink:
             if due or event.step >= event.total_steps:
                 self._flush(now)
             return
-        if isinstance(event, PhaseEvent) and event.phase == "result":
-            result = event.detail.get("result")
-            metrics = result.get("metrics") if isinstance(result, dict) else None
-            if metrics:
-                self._patch({"metrics": metrics})
+        result = events.result_of(event) if isinstance(event, PhaseEvent) else None
+        if result is not None and result.metrics:
+            self._patch({"metrics": [m.to_wire() for m in result.metrics]})
 
     def _flush(self, now: float) -> None:
         event, self._pending = self._pending, None
         if event is None:
             return
         self._last_sent = now
-        self._patch({"progress": to_status(event).to_wire()})
+        self._patch({"progress": event.to_status(rfc3339(datetime.now(UTC))).to_wire()})
 
     def _patch(self, status: dict[str, Any]) -> None:
         try:
@@ -90,7 +89,7 @@ def from_environment(
 ) -> StatusSink | None:
     """A sink for the pod's own job when its env and in-cluster credentials are there, else None."""
     env = os.environ if env is None else env
-    name, namespace = env.get(JOB_ENV), env.get(NAMESPACE_ENV)
+    name, namespace = env.get(pod.JOB_NAME), env.get(pod.NAMESPACE)
     if not name or not namespace or not kubeclient.has_credentials(env):
         return None
     try:

@@ -55,10 +55,13 @@ def test_a_spec_configmap_under_the_jobs_name_that_is_not_its_own_is_never_mount
 def _forged_pod(namespace: str) -> dict[str, Any]:
     """A pod with the trainer's labels whose log says training pushed an artifact."""
     result = {
-        "event": "result",
+        "event": "phase",
+        "phase": "result",
         "result": {
+            "job": "honest",
             "outcome": "Succeeded",
-            "pushed": {"ref": FORGED_REF},
+            "exitCode": 0,
+            "pushed": {"ref": FORGED_REF, "tag": "forged"},
             "lineage": {"dataset": {"sha256": "e" * 64}},
             "metrics": [{"name": "loss", "base": 9.0, "tuned": 0.1, "delta": 8.9}],
             "gate": {"passed": True, "message": "forged"},

@@ -152,7 +152,7 @@ def test_chunked_upload_survives_a_dropped_connection(
     (src / "adapter_model.safetensors").write_bytes(os.urandom(12 << 20))
     chunked = registry.Options(insecure=True, chunk_size=2 << 20)
     ref = f"oci://127.0.0.1:{cutting_proxy.port}/team/bot:v1"
-    caplog.set_level(logging.INFO, logger="kubetune.clients.oci")
+    caplog.set_level(logging.INFO, logger="kubetune.registry.oci")
     pinned = registry.push_directory(src, ref, LINEAGE, options=chunked, reporter=QUIET)
     assert cutting_proxy.cuts == 1
     assert any(r.getMessage() in ("resuming upload", "restarting upload") for r in caplog.records)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kubetune.api.contract.result import RunResult
 from kubetune.api.v1alpha1 import FineTuneJob
 from kubetune.controllers.finetunejob import builders
 from kubetune.controllers.settings import Settings
@@ -229,7 +230,15 @@ def test_a_cache_claim_holds_every_pods_downloads() -> None:
 def test_the_adapter_shows_a_presigned_dataset_url_without_its_signature() -> None:
     url = "https://bucket.example.com/data/train.jsonl?X-Amz-Signature=secret123&X-Amz-Credential=AKIA"
     job = make_job(dataset={"uri": url})
-    result = {"lineage": {"dataset": {"sha256": "a" * 64}}, "metrics": [], "gate": {"passed": True}}
+    result = RunResult.model_validate(
+        {
+            "job": "bot",
+            "outcome": "Succeeded",
+            "exitCode": 0,
+            "lineage": {"dataset": {"sha256": "a" * 64}},
+            "gate": {"passed": True, "message": "no gate"},
+        }
+    )
     adapter = builders.adapter(job, "oci://r.test/ml/bot@sha256:" + "b" * 64, result, "img")
     assert adapter["spec"]["dataset"]["uri"] == "https://bucket.example.com/data/train.jsonl"
     assert "secret123" not in yaml.safe_dump(adapter) and "AKIA" not in yaml.safe_dump(adapter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from kubetune.api.contract.result import RunResult, Training
 from kubetune.api.v1alpha1 import FineTuneJob
 from kubetune.cli import status as status_cli
 from kubetune.controllers.finetunejob import builders, decide, observe
@@ -14,6 +15,11 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SETTINGS = Settings(default_registry="oci://registry.test/ml")
 SINCE = {"lastTransitionTime": "2026-01-01T11:00:00Z"}
 DIGEST = "oci://registry.test/ml/bot@sha256:" + "a" * 64
+
+
+def run(fields: dict[str, Any]) -> RunResult:
+    """A trainer result.json with ``fields`` (the trainer always writes job, outcome, exitCode)."""
+    return RunResult.model_validate({"job": "bot", "outcome": "Succeeded", "exitCode": 0, **fields})
 
 
 def job(status: dict[str, Any] | None = None, **spec: Any) -> FineTuneJob:
@@ -209,11 +215,13 @@ def test_retry_says_which_checkpoint_it_resumed_from_until_the_end() -> None:
     seen.training_log = observe.TrainerLog()  # the resume line scrolled out of the tail
     again = decide.decide(job(d.status.to_wire()), seen, SETTINGS, NOW)
     assert cond_of(again, "Training")[2] == "attempt 2 resumed from checkpoint at step 20"
-    result = {
-        "gate": {"passed": True},
-        "training": {"steps": 40, "resumedFromStep": 20},
-        "pushed": {"ref": DIGEST},
-    }
+    result = run(
+        {
+            "gate": {"passed": True, "message": "ok"},
+            "training": {"steps": 40, "resumedFromStep": 20},
+            "pushed": {"ref": DIGEST, "tag": "t"},
+        }
+    )
     seen = decide.Observed(
         **passed_preflight(),
         training_job=k8s_job("Complete"),
@@ -240,11 +248,13 @@ def test_gate_not_met_fails_without_registering_and_stops_retries() -> None:
 
 def test_success_registers_an_adapter_only_with_a_pushed_digest() -> None:
     log = observe.TrainerLog(
-        result={
-            "gate": {"passed": True, "message": "ok"},
-            "pushed": {"ref": DIGEST},
-            "metrics": [{"name": "loss", "base": 2.0, "tuned": 1.0, "delta": 1.0}],
-        }
+        result=run(
+            {
+                "gate": {"passed": True, "message": "ok"},
+                "pushed": {"ref": DIGEST, "tag": "t"},
+                "metrics": [{"name": "loss", "base": 2.0, "tuned": 1.0, "delta": 1.0}],
+            }
+        )
     )
     seen = decide.Observed(**passed_preflight(), training_job=k8s_job("Complete"), training_log=log)
     d = decide.decide(job({"phase": "Exporting"}), seen, SETTINGS, NOW)
@@ -257,7 +267,7 @@ def test_a_completed_training_without_a_pushed_digest_fails_instead_of_succeedin
     seen = decide.Observed(
         **passed_preflight(),
         training_job=k8s_job("Complete"),
-        training_log=observe.TrainerLog(result={"gate": {"passed": True}}),
+        training_log=observe.TrainerLog(result=run({"gate": {"passed": True, "message": "ok"}})),
     )
     d = decide.decide(job({"phase": "Exporting"}), seen, SETTINGS, NOW)
     assert d.status.phase == "Failed" and d.actions == [] and d.status.adapter is None
@@ -305,7 +315,9 @@ def test_an_adapter_left_by_a_deleted_job_of_the_same_name_stops_the_job_before_
 
 def test_an_adapter_name_taken_while_training_fails_the_job_and_names_the_pushed_digest() -> None:
     pushed = "oci://registry.test/ml/bot@sha256:" + "b" * 64
-    log = observe.TrainerLog(result={"gate": {"passed": True}, "pushed": {"ref": pushed}})
+    log = observe.TrainerLog(
+        result=run({"gate": {"passed": True, "message": "ok"}, "pushed": {"ref": pushed, "tag": "t"}})
+    )
     seen = decide.Observed(
         **passed_preflight(), training_job=k8s_job("Complete"), training_log=log, adapter=adapter_of("x")
     )
@@ -316,7 +328,9 @@ def test_an_adapter_name_taken_while_training_fails_the_job_and_names_the_pushed
 
 
 def test_a_registration_that_loses_the_race_for_the_name_is_reported_not_succeeded() -> None:
-    log = observe.TrainerLog(result={"gate": {"passed": True}, "pushed": {"ref": DIGEST}})
+    log = observe.TrainerLog(
+        result=run({"gate": {"passed": True, "message": "ok"}, "pushed": {"ref": DIGEST, "tag": "t"}})
+    )
     seen = decide.Observed(**passed_preflight(), training_job=k8s_job("Complete"), training_log=log)
     d = decide.decide(job({"phase": "Exporting"}), seen, SETTINGS, NOW)
     assert d.status.phase == "Succeeded"
@@ -377,7 +391,7 @@ def test_trainer_log_lines_fold_into_preflight_progress_checkpoints_and_resume()
             '{"event": "progress", "step": 6, "total_steps": 12, "epoch": 0.5, "loss": 1.5, "learning_rate": 0.1, "tokens_per_second": 10, "eta_seconds": 3}',
             '{"event": "phase", "phase": "checkpoint", "message": "c", "step": 6, "path": "/c/6"}',
             "not json",
-            '{"event": "phase", "phase": "result", "result": {"outcome": "Terminated", "checkpoints": [{"step": 7, "path": "/c/7"}]}}',
+            '{"event": "phase", "phase": "result", "result": {"job": "bot", "outcome": "Terminated", "exitCode": 143, "checkpoints": [{"step": 7, "path": "/c/7"}]}}',
         ]
     )
     log = observe.parse_log(text)
@@ -386,7 +400,8 @@ def test_trainer_log_lines_fold_into_preflight_progress_checkpoints_and_resume()
     # The checkpoint resumed from and those a stopped run's result lists are complete ones too.
     assert [c.step for c in log.checkpoints] == [4, 6, 7] and log.resumed_from_step == 4
     assert observe.resumed_from(log) == 4
-    assert observe.resumed_from(observe.TrainerLog(result={"training": {"resumedFromStep": 3}})) == 3
+    finished = RunResult(job="bot", outcome="Succeeded", exit_code=0, training=Training(resumed_from_step=3))
+    assert observe.resumed_from(observe.TrainerLog(result=finished)) == 3
 
 
 def test_status_command_renders_phase_progress_metrics_and_adapter() -> None:

@@ -18,7 +18,16 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 def _lines(steps: range, total: int = 200) -> str:
     return "\n".join(
         json.dumps(
-            {"event": "progress", "step": s, "total_steps": total, "epoch": 0.1, "loss": 3.0 - s / 100}
+            {
+                "event": "progress",
+                "step": s,
+                "total_steps": total,
+                "epoch": 0.1,
+                "loss": 3.0 - s / 100,
+                "learning_rate": 1e-4,
+                "tokens_per_second": 100.0,
+                "eta_seconds": 1.0,
+            }
         )
         for s in steps
     )

@@ -9,13 +9,14 @@ before the pods that need them, retries of a failed reconcile).
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import time
 from typing import Any
 
 import kopf
 
+from kubetune.api.contract import events
+from kubetune.api.contract.result import Pushed, RunResult
 from kubetune.api.v1alpha1 import names as apinames
 from kubetune.clients import kube as kubeclient
 from kubetune.controllers import serial
@@ -407,7 +408,8 @@ class PodsKube(FakeKube):
     def pod_log(self, namespace: str, pod: str, container: str, tail_lines: int | None = None) -> str:
         self.logs_read.append(pod)
         ref = "oci://evil.example/x@sha256:" + "e" * 64
-        return json.dumps({"event": "result", "result": {"pushed": {"ref": ref}}}) + "\n"
+        run = RunResult(job="bot", outcome="Succeeded", exit_code=0, pushed=Pushed(ref=ref, tag="t"))
+        return events.to_line(events.result(run)) + "\n"
 
 
 def test_only_pods_owned_by_our_job_are_read_never_a_pod_that_only_carries_our_labels() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubetune.api.contract import events
+from kubetune.api.contract.events import ProgressEvent
+from kubetune.api.contract.result import RunResult
 from kubetune.clients import kube as kubeclient
 from kubetune.trainer import statussink
-from kubetune.trainer.progress import PhaseEvent, ProgressEvent
 
 
 class FakeKube:
@@ -63,7 +65,13 @@ def test_result_event_reports_metrics() -> None:
     kube = FakeKube()
     sink = make(kube, [0.0])
     metrics = [{"name": "loss", "base": 2.0, "tuned": 1.5, "delta": 0.5}]
-    sink.emit(PhaseEvent("result", "done", {"result": {"metrics": metrics}}))
+    sink.emit(
+        events.result(
+            RunResult.model_validate(
+                {"job": "bot", "outcome": "Succeeded", "exitCode": 0, "metrics": metrics}
+            )
+        )
+    )
     assert kube.calls == [(kube.calls[0][0], {"status": {"metrics": metrics}})]
 
 

@@ -13,8 +13,7 @@ import pytest
 import requests
 import urllib3
 
-from kubetune.clients import oci
-from kubetune.registry import errors
+from kubetune.registry import errors, oci
 
 
 def test_bytes_sent_again_after_a_dropped_connection_are_not_hashed_twice() -> None:

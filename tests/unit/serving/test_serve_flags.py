@@ -107,20 +107,21 @@ def test_fault_rates_are_exact_at_the_extremes() -> None:
 
 def test_serve_registers_as_a_kubetune_subcommand() -> None:
     from kubetune.cli import serve
+    from kubetune.serving import command
 
     parser = argparse.ArgumentParser(prog="kubetune")
     serve.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         ["serve", "--model-id", "m", "--lora-adapters", "a=/x", "--max-input-tokens", "8"]
     )
-    assert args.func is serve.run
+    assert args.func is command.run
     cfg = config.from_namespace(args, {})
     assert (cfg.model_id, cfg.lora_adapters[0].name, cfg.max_input_tokens) == ("m", "a", 8)
 
 
 def test_a_gpu_only_quantize_value_fails_before_loading_anything(capsys: pytest.CaptureFixture[str]) -> None:
-    from kubetune.cli import serve
+    from kubetune.serving import command
 
-    assert serve.main(["--model-id", "/nonexistent", "--quantize", "awq"]) == 1
+    assert command.main(["--model-id", "/nonexistent", "--quantize", "awq"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("kubetune serve: --quantize awq needs GPU kernels")

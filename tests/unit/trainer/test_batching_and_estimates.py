@@ -7,9 +7,7 @@ from __future__ import annotations
 import itertools
 import random
 
-import pytest
-
-from kubetune.trainer import batching, preflight, pricing
+from kubetune.trainer import batching, preflight
 from kubetune.trainer.batching import Batching, Position
 
 
@@ -64,26 +62,3 @@ def test_steps_account_for_accumulation_and_max_steps() -> None:
     assert preflight.steps_for(10, 3.0, None, 4) == (3, 8)
     assert preflight.steps_for(10, 3.0, 5, 1) == (10, 5)
     assert preflight.steps_for(10, 0.5, None, 1) == (10, 5)
-
-
-def test_estimate_scales_with_gpus_and_prices_by_product() -> None:
-    one = pricing.estimate(
-        parameters=10**9, tokens=10**9, full=False, gpus=1, product="NVIDIA-H100-80GB-HBM3", hourly_price=None
-    )
-    two = pricing.estimate(
-        parameters=10**9, tokens=10**9, full=False, gpus=2, product="NVIDIA-H100-80GB-HBM3", hourly_price=None
-    )
-    assert two.seconds == pytest.approx(one.seconds / 2)
-    assert two.gpu_hours == pytest.approx(one.gpu_hours)
-    assert one.cost == pytest.approx(one.gpu_hours * 4.0)
-    full = pricing.estimate(parameters=10**9, tokens=10**9, full=True, gpus=1, product=None, hourly_price=1.0)
-    assert full.gpu_hours == pytest.approx(
-        1.5
-        * pricing.estimate(
-            parameters=10**9, tokens=10**9, full=False, gpus=1, product=None, hourly_price=1.0
-        ).gpu_hours
-    )
-    assert (
-        pricing.estimate(parameters=1, tokens=1, full=True, gpus=0, product=None, hourly_price=None).cost
-        == 0.0
-    )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kubetune.api.contract import exits
 from kubetune.api.v1alpha1.finetunejob import FineTuneJobSpec
 from kubetune.trainer import distributed, errors
 from kubetune.trainer.distributed import World
@@ -66,10 +67,10 @@ def _failed(*codes: int) -> Any:
 @pytest.mark.parametrize(
     ("codes", "expected"),
     [
-        ((2,), errors.EXIT_GATE_NOT_MET),
-        ((143, 143), errors.EXIT_TERMINATED),
-        ((3, 1), errors.EXIT_USER_ERROR),  # the peer's crash is a consequence; the data is the cause
-        ((3,), errors.EXIT_INTERNAL_ERROR),
+        ((2,), exits.GATE_NOT_MET),
+        ((143, 143), exits.TERMINATED),
+        ((3, 1), exits.USER_ERROR),  # the peer's crash is a consequence; the data is the cause
+        ((3,), exits.INTERNAL_ERROR),
         ((-9,), 137),  # killed by SIGKILL, as a shell reports it
     ],
 )

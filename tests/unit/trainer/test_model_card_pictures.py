@@ -11,10 +11,10 @@ from typing import Any
 
 from PIL import Image
 
+from kubetune.api.contract.result import Artifacts
 from kubetune.api.v1alpha1.common import MetricComparison
 from kubetune.registry import artifact
 from kubetune.trainer import card, charts, export
-from kubetune.trainer.result import Artifacts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 LOSSES = [(step, 2.0 * math.exp(-step / 20) + 0.5) for step in range(1, 81)]

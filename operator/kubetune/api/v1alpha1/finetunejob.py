@@ -560,7 +560,11 @@ class BudgetSpec(KubeModel):
         default="USD", min_length=3, max_length=3, description="ISO 4217 code. Default: USD."
     )
     gpu_hourly_price: float | None = Field(
-        default=None, gt=0, description="Price of one GPU-hour; default from the operator's price table."
+        default=None,
+        gt=0,
+        description="Price of one GPU-hour; default: the list price of spec.resources.gpuProduct in "
+        "kubetune's table (an A100 80GB's for an unknown product), used by the preflight's estimate "
+        "and the live status.cost alike.",
     )
 
 

@@ -14,6 +14,18 @@ from typing import Any
 
 import yaml
 
+from kubetune.api.contract import pod, result
+from kubetune.api.contract.pod import (
+    CACHE_DIR,
+    CHECKPOINT_DIR,
+    CONFIGMAP_ROOT,
+    PVC_ROOT,
+    REGISTRY_AUTH_DIR,
+    SPEC_FILE,
+    SPEC_MOUNT,
+    TERMINATION_LOG,
+    WORK_DIR,
+)
 from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
 from kubetune.api.v1alpha1 import names as apinames
 from kubetune.clients import download
@@ -22,15 +34,7 @@ from kubetune.controllers.settings import Settings
 
 Manifest = dict[str, Any]
 
-SPEC_MOUNT = "/etc/kubetune"
-SPEC_FILE = f"{SPEC_MOUNT}/spec.yaml"
-WORK_DIR = "/var/lib/kubetune"
-CHECKPOINT_DIR = "/checkpoints"
-PVC_ROOT = "/mnt/pvc"  # pvc://claim/path resolves to PVC_ROOT/claim/path (trainer: $KUBETUNE_PVC_ROOT)
-REGISTRY_AUTH_DIR = "/var/run/kubetune/registry"
-CACHE_DIR = "/var/cache/kubetune"  # Settings.cache_claim, shared by the pods of every job
-# configmap://name/key resolves to CONFIGMAP_ROOT/name/key (trainer: $KUBETUNE_CONFIGMAP_ROOT)
-CONFIGMAP_ROOT = "/mnt/configmaps"
+# Paths inside the pod and the environment the trainer reads: kubetune.api.contract.pod.
 TRAINER_UID = 1000
 
 LABEL_JOB = "kubetune.io/finetunejob"
@@ -160,34 +164,34 @@ def _security_context() -> Manifest:
 
 def _env(job: FineTuneJob, settings: Settings) -> list[Manifest]:
     env: list[Manifest] = [
-        {"name": "KUBETUNE_JOB_NAME", "value": _name(job)},
+        {"name": pod.JOB_NAME, "value": _name(job)},
         # the trainer refuses a mounted spec written for another job (a ConfigMap not ours)
-        {"name": "KUBETUNE_JOB_UID", "value": job.metadata.uid or ""},
-        {"name": "KUBETUNE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": pod.JOB_UID, "value": job.metadata.uid or ""},
+        {"name": pod.NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "HOME", "value": WORK_DIR},
         # downloads: on the shared cache claim when the operator has one, else on the pod's volume
         {"name": "HF_HOME", "value": f"{_cache_root(settings)}/hf"},
-        {"name": "KUBETUNE_SOURCES_DIR", "value": f"{_cache_root(settings)}/sources"},
+        {"name": pod.SOURCES_DIR, "value": f"{_cache_root(settings)}/sources"},
         # Scratch space on the writable work volume (the root filesystem is read-only). Not a
         # separate emptyDir at /tmp: the test node agent's bind mounts live under the host's
         # /tmp, and a mount there would hide the volumes mounted after it.
         {"name": "TMPDIR", "value": WORK_DIR},
-        {"name": "KUBETUNE_PVC_ROOT", "value": PVC_ROOT},
-        {"name": "KUBETUNE_CONFIGMAP_ROOT", "value": CONFIGMAP_ROOT},
+        {"name": pod.PVC_ROOT_ENV, "value": PVC_ROOT},
+        {"name": pod.CONFIGMAP_ROOT_ENV, "value": CONFIGMAP_ROOT},
     ]
     secrets = [
         ("HF_TOKEN", job.spec.base_model.secret_ref),
-        ("KUBETUNE_DATASET_TOKEN", job.spec.dataset.secret_ref),
+        (pod.DATASET_TOKEN, job.spec.dataset.secret_ref),
     ]
     for var, ref in secrets:
         if ref is not None:
             env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     registry = settings.registry_target(job.spec.output.repository, job.metadata.namespace, _name(job))
     if registry:
-        env.append({"name": "KUBETUNE_REGISTRY", "value": registry})
+        env.append({"name": pod.REGISTRY, "value": registry})
     if settings.insecure_registries:  # also for oci:// base models and datasets on those hosts
-        env.append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": ",".join(settings.insecure_registries)})
+        env.append({"name": pod.REGISTRY_INSECURE, "value": ",".join(settings.insecure_registries)})
     if job.spec.output.secret_ref is not None:
         env.append({"name": "DOCKER_CONFIG", "value": REGISTRY_AUTH_DIR})
     return env
@@ -293,7 +297,7 @@ def _pod_spec(job: FineTuneJob, settings: Settings, container: Manifest, *, rest
         "env": _env(job, settings) + container.get("env", []),
         "volumeMounts": mounts,
         "securityContext": _security_context(),
-        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     return {
@@ -322,7 +326,7 @@ def preflight_job(job: FineTuneJob, settings: Settings) -> Manifest:
             "--output",
             f"{WORK_DIR}/preflight",
             "--termination-log",
-            "/dev/termination-log",
+            TERMINATION_LOG,
         ],
         "resources": {
             "requests": {"cpu": settings.preflight_cpu, "memory": settings.preflight_memory},
@@ -360,7 +364,7 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         "--keep-checkpoints",
         str(settings.keep_checkpoints),
         "--termination-log",
-        "/dev/termination-log",
+        TERMINATION_LOG,
     ]
     container: Manifest = {"name": "trainer", "resources": _trainer_resources(job)}
     spec: Manifest = {"backoffLimit": job.spec.backoff_limit, "suspend": job.spec.suspend}
@@ -432,24 +436,23 @@ def adapter_name(job: FineTuneJob) -> str:
     return _name(job)
 
 
-def adapter(job: FineTuneJob, ref: str, result: Manifest, trainer_image: str) -> Manifest:
+def adapter(job: FineTuneJob, ref: str, run: result.RunResult | None, trainer_image: str) -> Manifest:
     """The Adapter recording a registered result; not owned by the job, so it outlives it.
 
-    ``result`` is the trainer's result.json content (lineage, metrics, gate). Raises ValueError
-    when the lineage lacks what the Adapter must pin (the dataset digest).
+    ``run`` is the trainer's result.json (lineage, metrics, gate). Raises ValueError when there
+    is none or its lineage lacks what the Adapter must pin (the dataset digest).
     """
-    lineage = result.get("lineage") or {}
-    dataset = lineage.get("dataset") or {}
-    if not dataset.get("sha256"):
+    sha256 = result.dataset_sha256(run) if run is not None else None
+    if run is None or sha256 is None:
         raise ValueError("the trainer's result has no lineage.dataset.sha256; cannot register an Adapter")
-    metrics = result.get("metrics") or []
-    gate = result.get("gate") or {}
+    metrics = [m.to_wire() for m in run.metrics]
     gate_spec = job.spec.evaluation.gate
-    primary = gate_spec.metric if gate_spec is not None else (metrics[0]["name"] if metrics else "loss")
-    value = next((m.get("tuned", 0.0) for m in metrics if m.get("name") == primary), 0.0)
+    primary = gate_spec.metric if gate_spec is not None else (run.metrics[0].name if run.metrics else "loss")
+    value = next((m.tuned for m in run.metrics if m.name == primary), 0.0)
     base = job.spec.base_model.to_wire()
-    if lineage.get("baseModel", {}).get("revision") and not base.get("revision"):
-        base["revision"] = lineage["baseModel"]["revision"]
+    revision = result.base_revision(run)
+    if revision and not base.get("revision"):
+        base["revision"] = revision
     method_block = job.spec.method.to_wire()
     return {
         "apiVersion": API_VERSION,
@@ -466,13 +469,13 @@ def adapter(job: FineTuneJob, ref: str, result: Manifest, trainer_image: str) ->
             "methodConfig": {k: v for k, v in method_block.items() if k != "type"},
             "hyperparameters": job.spec.hyperparameters.to_wire(),
             # as the trainer's lineage shows it: a presigned URL's signature is a secret
-            "dataset": {"uri": _shown_uri(job.spec.dataset.uri), "sha256": dataset["sha256"]},
+            "dataset": {"uri": _shown_uri(job.spec.dataset.uri), "sha256": sha256},
             "trainerImage": job.spec.image or trainer_image,
             "seed": job.spec.hyperparameters.seed,
             "scorecard": {
                 "primaryMetric": primary,
                 "primaryValue": float(value),
-                "gatePassed": bool(gate.get("passed", True)),
+                "gatePassed": run.gate.passed if run.gate is not None else True,
                 "metrics": metrics,
             },
             "sourceJob": {"name": _name(job), "namespace": job.metadata.namespace, "uid": job.metadata.uid},

@@ -13,9 +13,10 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from kubetune.api.contract import exits, pricing
+from kubetune.api.contract.result import RunResult
 from kubetune.api.v1alpha1.adapter import DIGEST_REF_PATTERN
 from kubetune.api.v1alpha1.base import Condition, get_condition, rfc3339, set_condition
-from kubetune.api.v1alpha1.common import MetricComparison
 from kubetune.api.v1alpha1.finetunejob import (
     AdapterRef,
     CheckpointRef,
@@ -162,12 +163,12 @@ def _merge_checkpoints(
     return [by_step[k] for k in sorted(by_step)][-max(1, keep) :]
 
 
-def _cost(b: _Builder, pods: list[Obj], settings: Settings) -> None:
+def _cost(b: _Builder, pods: list[Obj]) -> None:
     res = b.job.spec.resources
     gpus = res.gpus_per_node * res.num_nodes
     if not gpus:
         if b.status.cost is None and b.status.start_time:
-            b.status.cost = CostSummary(currency=_currency(b.job))
+            b.status.cost = CostSummary(currency=pricing.currency(b.job.spec.budget))
         return
     seconds = 0.0
     for pod in pods:
@@ -185,16 +186,11 @@ def _cost(b: _Builder, pods: list[Obj], settings: Settings) -> None:
     if old is not None and old.gpu_hours > hours:  # pods of earlier attempts are gone
         hours = old.gpu_hours
     budget = b.job.spec.budget
-    price = (
-        budget.gpu_hourly_price if budget and budget.gpu_hourly_price else settings.gpu_price(res.gpu_product)
-    )
     b.status.cost = CostSummary(
-        gpu_hours=round(hours, 6), amount=round(hours * price, 4), currency=_currency(b.job)
+        gpu_hours=round(hours, 6),
+        amount=round(pricing.cost(hours, res.gpu_product, budget), 4),
+        currency=pricing.currency(budget),
     )
-
-
-def _currency(job: FineTuneJob) -> str:
-    return job.spec.budget.currency if job.spec.budget else "USD"
 
 
 def _apply_log(b: _Builder, log: observe.TrainerLog | None, keep_checkpoints: int) -> None:
@@ -211,23 +207,14 @@ def _apply_log(b: _Builder, log: observe.TrainerLog | None, keep_checkpoints: in
         )
         b.status.progress = progress
     b.status.checkpoints = _merge_checkpoints(b.status.checkpoints, log.checkpoints, b.now, keep_checkpoints)
-    result = log.result
-    if result:
-        metrics = result.get("metrics") or []
-        if metrics:
-            b.status.metrics = [MetricComparison.model_validate(m) for m in metrics]
+    if log.result is not None and log.result.metrics:
+        b.status.metrics = [m.model_copy() for m in log.result.metrics]
 
 
-def _pushed_ref(result: Obj | None) -> str | None:
+def _pushed_ref(result: RunResult | None) -> str | None:
     """The digest-pinned reference the trainer pushed, if it reports one."""
-    if not result:
-        return None
-    for holder in (result.get("pushed"), result.get("artifacts"), result):
-        if isinstance(holder, dict):
-            ref = holder.get("ref") or holder.get("reference")
-            if isinstance(ref, str) and _DIGEST_RE.match(ref):
-                return ref
-    return None
+    ref = result.pushed.ref if result is not None and result.pushed is not None else None
+    return ref if ref is not None and _DIGEST_RE.match(ref) else None
 
 
 def decide(job: FineTuneJob, seen: Observed, settings: Settings, now: datetime) -> Decision:
@@ -335,8 +322,8 @@ def _progress_job(b: _Builder, seen: Observed, settings: Settings, actions: list
         )
         return None
     if outcome == "failed":
-        exits = observe.exits(seen.preflight_pods, "preflight")
-        why = next((observe.first_line(e.message) for e in reversed(exits) if e.message), "")
+        ended = observe.exits(seen.preflight_pods, "preflight")
+        why = next((observe.first_line(e.message) for e in reversed(ended) if e.message), "")
         summary = b.status.preflight
         if summary is not None and summary.errors and not why:
             why = summary.errors[0]
@@ -375,8 +362,8 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
     pods = seen.training_pods
     log = seen.training_log
     _apply_log(b, log, settings.keep_checkpoints)
-    _cost(b, pods, settings)
-    exits = observe.exits(pods, "trainer")
+    _cost(b, pods)
+    ended = observe.exits(pods, "trainer")
     if outcome == "missing":
         taken = foreign_adapter(b.job, seen.adapter)
         if taken is not None:
@@ -418,8 +405,8 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
     if not spec.suspend:
         _note_resume(b, resumed)
     # Terminal answers from the trainer's exit codes (restartPolicy OnFailure would retry them).
-    for ex in exits:
-        if ex.exit_code == observe.EXIT_GATE_NOT_MET:
+    for ex in ended:
+        if ex.exit_code == exits.GATE_NOT_MET:
             why = observe.first_line(ex.message) or "the evaluation gate was not met"
             b.cond(
                 ConditionType.GATE_PASSED,
@@ -430,14 +417,14 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
             b.finish("Failed", ConditionType.FAILED, Reason.GATE_NOT_MET, why)
             actions.append("stop_training")
             return None
-        if ex.exit_code == observe.EXIT_USER_ERROR:
+        if ex.exit_code == exits.USER_ERROR:
             why = _exit_text(b, ex, "the trainer reported a problem with the data or spec")
             b.cond(ConditionType.TRAINING, "False", Reason.TRAINING_FAILED, why)
             b.finish("Failed", ConditionType.FAILED, Reason.TRAINING_FAILED, why)
             actions.append("stop_training")
             return None
     if outcome == "failed":
-        failed = [e for e in exits if e.exit_code != 0]
+        failed = [e for e in ended if e.exit_code != 0]
         last_exit = max(failed, key=lambda e: e.finished_at or "") if failed else None
         detail = _exit_text(b, last_exit) if last_exit else ""
         if reason == "DeadlineExceeded":
@@ -453,8 +440,9 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
         return None
     if outcome == "complete":
         result = log.result if log is not None else None
-        gate = (result or {}).get("gate") or {}
-        gate_msg = str(gate.get("message") or "evaluation gate passed")
+        gate_msg = (
+            result.gate.message if result is not None and result.gate else ""
+        ) or "evaluation gate passed"
         b.cond(ConditionType.GATE_PASSED, "True", Reason.GATE_PASSED, gate_msg)
         finished = "training finished" + (f" in {st.attempts} attempts" if st.attempts > 1 else "")
         if resumed is not None:

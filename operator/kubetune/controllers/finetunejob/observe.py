@@ -1,27 +1,24 @@
 """Reading what the children say: trainer log events, Job outcomes, pod scheduling and exits.
 
-The trainer prints one JSON object per line (``kubetune.trainer.progress.JsonLinesSink``):
-``{"event": "progress", ...}`` per step and ``{"event": "phase", "phase": ..., ...}`` for the
-preflight report, checkpoints, a resume, evaluation, export and, when the trainer emits it, the
-final ``result``. :func:`parse_log` folds those lines into a :class:`TrainerLog`; the other
-functions read the Kubernetes objects the operator observes. Pure: no I/O, no clock. Must not
-import the trainer (controllers and trainer are independent; the line format is the contract).
+The trainer prints one JSON event per line, declared with its writer in
+:mod:`kubetune.api.contract.events`: progress per step, phases for the preflight report,
+checkpoints, a resume, evaluation and export, and the run's ``result.json`` last.
+:func:`parse_log` folds those lines into a :class:`TrainerLog`; the other functions read the
+Kubernetes objects the operator observes. Pure: no I/O, no clock. Must not import the trainer
+(controllers and trainer are independent; the contract is in the API layer).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from typing import Any, Literal
 
+from kubetune.api.contract import events
+from kubetune.api.contract.result import RunResult
 from kubetune.api.v1alpha1.finetunejob import LOSS_HISTORY_POINTS, CheckpointRef, PreflightSummary, Progress
 
 Obj = dict[str, Any]
 JobOutcome = Literal["missing", "active", "suspended", "complete", "failed"]
-EXIT_USER_ERROR = 1
-EXIT_GATE_NOT_MET = 2
-EXIT_TERMINATED = 143
 
 
 @dataclasses.dataclass
@@ -34,23 +31,7 @@ class TrainerLog:
     checkpoints: list[CheckpointRef] = dataclasses.field(default_factory=list)
     phase: str | None = None
     resumed_from_step: int | None = None
-    result: Obj | None = None
-
-
-def _progress(event: Obj) -> Progress:
-    step, total = int(event.get("step", 0)), int(event.get("total_steps", 0))
-    percent = 100.0 * step / total if total else 0.0
-    return Progress(
-        step=step,
-        total_steps=total,
-        epoch=round(float(event.get("epoch", 0.0)), 4),
-        loss=event.get("loss"),
-        eval_loss=event.get("eval_loss"),
-        learning_rate=event.get("learning_rate"),
-        tokens_per_second=round(float(event.get("tokens_per_second") or 0.0), 1),
-        eta_seconds=round(float(event.get("eta_seconds") or 0.0), 1),
-        summary=f"{step}/{total} ({percent:.0f}%)",
-    )
+    result: RunResult | None = None
 
 
 def loss_history(
@@ -71,53 +52,39 @@ def loss_history(
 
 
 def parse_log(text: str) -> TrainerLog:
-    """Fold the trainer's JSON lines into a :class:`TrainerLog`; other lines are ignored."""
+    """Fold the trainer's events (:func:`kubetune.api.contract.events.parse`) into a
+    :class:`TrainerLog`; other lines are ignored."""
     out = TrainerLog()
     seen: dict[int, CheckpointRef] = {}
     for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
+        event = events.parse(line)
+        if isinstance(event, events.ProgressEvent):
+            out.progress = event.to_status()
+            loss = events.finite_loss(event)
+            if loss is not None:
+                out.losses.append((event.step, loss))
             continue
-        try:
-            event = json.loads(line)
-        except ValueError:
+        if event is None:
             continue
-        if not isinstance(event, dict):
+        if event.phase == events.RESULT:
+            out.result = events.result_of(event) or out.result
             continue
-        kind = event.get("event")
-        if kind == "progress":
-            out.progress = _progress(event)
-            if isinstance(event.get("loss"), (int, float)) and math.isfinite(event["loss"]):
-                out.losses.append((out.progress.step, float(event["loss"])))
-            continue
-        if kind == "result" and isinstance(event.get("result"), dict):
-            out.result = event["result"]
-            continue
-        if kind != "phase":
-            continue
-        phase = str(event.get("phase", ""))
-        if phase == "preflight" and isinstance(event.get("preflight"), dict):
-            out.preflight = PreflightSummary.model_validate(event["preflight"])
-        elif phase == "checkpoint" and "step" in event:
-            step = int(event["step"])
-            seen[step] = CheckpointRef(step=step, path=str(event.get("path", "")))
-        elif phase == "training" and "checkpoint" in event and "step" in event:
+        summary = events.preflight_of(event)
+        if summary is not None:
+            out.preflight = summary
+        written = events.checkpoint_of(event)
+        if written is not None:
+            seen[written.step] = written
+        resumed = events.resumed_of(event)
+        if resumed is not None:
             # The checkpoint a run resumed from is complete, even when the log that wrote it
             # (a pod stopped by SIGTERM) was never read.
-            step = int(event["step"])
-            out.resumed_from_step = step
-            seen.setdefault(step, CheckpointRef(step=step, path=str(event["checkpoint"])))
-        elif phase == "result" and isinstance(event.get("result"), dict):
-            out.result = event["result"]
-            continue
-        if phase and phase != "checkpoint":
-            out.phase = phase
-    for ref in (out.result or {}).get("checkpoints") or []:
-        if isinstance(ref, dict) and "step" in ref:
-            step = int(ref["step"])
-            seen.setdefault(
-                step, CheckpointRef(step=step, path=str(ref.get("path", "")), time=ref.get("time"))
-            )
+            out.resumed_from_step = resumed.step
+            seen.setdefault(resumed.step, resumed)
+        if event.phase and event.phase != events.CHECKPOINT:
+            out.phase = event.phase
+    for ref in out.result.checkpoints if out.result is not None else []:
+        seen.setdefault(ref.step, ref)
     out.checkpoints = [seen[k] for k in sorted(seen)]
     return out
 
@@ -128,9 +95,9 @@ def resumed_from(log: TrainerLog | None) -> int | None:
     by a log tail)."""
     if log is None:
         return None
-    training = (log.result or {}).get("training")
-    if isinstance(training, dict) and isinstance(training.get("resumedFromStep"), int):
-        return int(training["resumedFromStep"])
+    training = log.result.training if log.result is not None else None
+    if training is not None and training.resumed_from_step is not None:
+        return training.resumed_from_step
     return log.resumed_from_step
 
 

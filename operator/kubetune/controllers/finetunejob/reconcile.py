@@ -307,7 +307,7 @@ class Reconciler:
                 result = seen.training_log.result if seen.training_log is not None else None
                 try:
                     manifest = builders.adapter(
-                        job, decision.adapter_ref, result or {}, self.settings.trainer_image
+                        job, decision.adapter_ref, result, self.settings.trainer_image
                     )
                 except ValueError as exc:
                     decide.refuse_registration(job, decision, Reason.NOT_REGISTERED, str(exc), self.clock())

@@ -18,6 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from kubetune.api.contract.pod import PVC_ROOT, REGISTRY_AUTH_DIR, REGISTRY_INSECURE
 from kubetune.api.v1alpha1 import ModelDeployment
 from kubetune.api.v1alpha1.base import parse_duration
 from kubetune.controllers import ownership
@@ -28,13 +29,11 @@ Track = Literal["stable", "canary"]
 
 MODELS_DIR = "/models"
 ADAPTERS_DIR = "/adapters"
-REGISTRY_AUTH_DIR = "/var/run/kubetune/registry"
 # The UID and GID the pods run as: the restricted Pod Security Standard forbids root, and the
 # TGI image's own user is root, so runAsNonRoot alone would keep it from starting.
 RUN_AS = 1000
 VERIFIER_PORT = 8090
 STARTUP_PERIOD_SECONDS = 5
-PVC_ROOT = "/mnt/pvc"
 
 LABEL_MDEP = "kubetune.io/modeldeployment"
 LABEL_REVISION = "kubetune.io/revision"
@@ -200,7 +199,7 @@ def deployment(
     for init in inits:
         init["image"] = kubetune_image
         if insecure_registries:  # plain HTTP for these hosts only
-            init["env"].append({"name": "KUBETUNE_REGISTRY_INSECURE", "value": ",".join(insecure_registries)})
+            init["env"].append({"name": REGISTRY_INSECURE, "value": ",".join(insecure_registries)})
     args = [*model_id, "--port", str(rt.port), "--hostname", "0.0.0.0"]
     args += ["--max-concurrent-requests", str(rt.max_concurrent_requests)]
     if rt.quantize:

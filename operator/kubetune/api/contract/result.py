@@ -1,9 +1,13 @@
 """``result.json``: what one trainer run produced, for the operator and for people.
 
-Written to the output directory at the end of every run (also a failed preflight, a gate not
-met, a dry run). camelCase on the wire like the API; ``preflight``, ``progress``,
-``checkpoints`` and ``metrics`` reuse the API's status models, so the operator copies them to
-``status`` as they are. Pure pydantic; no torch.
+The trainer writes it to the output directory at the end of every run (also a failed
+preflight, a gate not met, a dry run) and prints it as its last log event
+(:func:`kubetune.api.contract.events.result`), where the operator reads it: the pushed digest,
+the metrics and gate, the lineage an Adapter pins, the checkpoints. camelCase on the wire like
+the API; ``preflight``, ``progress``, ``checkpoints`` and ``metrics`` reuse the API's status
+models, so the operator copies them to ``status`` as they are. Another image that runs a
+FineTuneJob (``spec.image``) must write the same document: one the model does not accept is
+not a result. Pure pydantic; no torch.
 """
 
 from __future__ import annotations
@@ -113,3 +117,17 @@ class RunResult(_Wire):
 
 def read(out_dir: Path) -> RunResult:
     return RunResult.model_validate_json((out_dir / FILENAME).read_text(encoding="utf-8"))
+
+
+def dataset_sha256(result: RunResult) -> str | None:
+    """The digest of the training data the run recorded in its lineage (an Adapter pins it)."""
+    dataset = result.lineage.get("dataset")
+    value = dataset.get("sha256") if isinstance(dataset, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def base_revision(result: RunResult) -> str | None:
+    """The base model revision the run resolved (``hf://org/name`` without ``@rev`` pins one)."""
+    base = result.lineage.get("baseModel")
+    value = base.get("revision") if isinstance(base, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -6,7 +6,8 @@ OAuth2 refresh tokens), honours a custom CA or plain HTTP, uploads blobs monolit
 chunks (resuming a chunk after a dropped connection; hashing a blob of unknown digest as it goes
 out, so the file is read once) and maps failures to
 :mod:`kubetune.registry.errors` with the host in every message. It knows nothing of artifacts or
-manifests' contents, and must never log or raise a header, password or token.
+manifests' contents, and must never log or raise a header, password or token. The registry
+package's only network access: its other modules reach a registry through this one.
 """
 
 from __future__ import annotations
