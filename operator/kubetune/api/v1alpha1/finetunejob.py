@@ -43,14 +43,23 @@ Phase = Literal[
 
 
 class ConditionType:
-    """Condition types of a FineTuneJob."""
+    """Condition types of a FineTuneJob.
 
+    ``Ready``, ``Reconciling`` and ``Stalled`` follow the kstatus conventions that Flux, kpt and
+    cli-utils read (``Stalled`` = failed for good, until the spec changes); they summarise the
+    others. A training run that reports no step for ``spec.stallTimeoutSeconds`` is
+    ``TrainingStalled``, which may still recover.
+    """
+
+    READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
     PREFLIGHT_PASSED = "PreflightPassed"
     TRAINING = "Training"
     GATE_PASSED = "GatePassed"
     SUSPENDED = "Suspended"
     SCHEDULED = "Scheduled"
-    STALLED = "Stalled"
+    TRAINING_STALLED = "TrainingStalled"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
 
@@ -651,7 +660,7 @@ class FineTuneJobSpec(KubeModel):
     stall_timeout_seconds: int = Field(
         default=900,
         ge=30,
-        description="Mark the job Stalled when no step is reported for this long. Default: 900.",
+        description="Set condition TrainingStalled when no step is reported for this long. Default: 900.",
     )
     budget: BudgetSpec | None = Field(default=None, description="Spending limits enforced at preflight.")
 
@@ -810,6 +819,11 @@ class FineTuneJob(Resource):
         description="FineTuneJob trains an adapter from a base model and a dataset, evaluates it against the base model and registers it as an Adapter.",
         printer_columns=(
             PrinterColumn("Phase", ".status.phase"),
+            PrinterColumn(
+                "Ready",
+                '.status.conditions[?(@.type=="Ready")].status',
+                description="kstatus Ready: the goal is reached (trained and registered, or serving the desired revision).",
+            ),
             PrinterColumn("Progress", ".status.progress.summary"),
             PrinterColumn("Base model", ".spec.baseModel.uri"),
             PrinterColumn("Method", ".spec.method.type"),
