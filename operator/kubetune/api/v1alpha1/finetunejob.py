@@ -97,6 +97,15 @@ class Reason:
     FOREIGN_CHILD = "ForeignChild"  # a child's name is taken by an object this job does not own
 
 
+# What the API server says when an update changes a field a run is defined by; a GitOps tool
+# shows it beside its diff.
+IMMUTABLE = (
+    "{field} is immutable (a FineTuneJob is one training run): to train with another value, give "
+    "the FineTuneJob a new metadata.name, or delete it and create it again (Argo CD: sync option "
+    "Force=true,Replace=true; Flux: spec.force: true)"
+)
+
+
 # --- spec blocks -----------------------------------------------------------------------------
 
 
@@ -602,7 +611,7 @@ class FineTuneJobSpec(KubeModel):
         Field(
             description="The model to fine-tune. Immutable once created.",
             json_schema_extra=validations(
-                cel("self == oldSelf", "spec.baseModel is immutable; create a new FineTuneJob to change it")
+                cel("self == oldSelf", IMMUTABLE.format(field="spec.baseModel"))
             ),
         ),
     ]
@@ -611,7 +620,7 @@ class FineTuneJobSpec(KubeModel):
         Field(
             description="The training data. Immutable once created.",
             json_schema_extra=validations(
-                cel("self == oldSelf", "spec.dataset is immutable; create a new FineTuneJob to change it"),
+                cel("self == oldSelf", IMMUTABLE.format(field="spec.dataset")),
                 PLAIN_HTTP_TOKEN_CEL,
             ),
         ),
@@ -830,6 +839,7 @@ class FineTuneJob(Resource):
             PrinterColumn("Adapter", ".status.adapter.name", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
+        status_default={"observedGeneration": 0},
         validations=names.cel_rules(names.FINETUNEJOB),
     )
 

@@ -577,6 +577,7 @@ class ModelDeployment(Resource):
             PrinterColumn("Canary", ".status.canaryRevision"),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
+        status_default={"observedGeneration": 0},
         validations=names.cel_rules(names.MODELDEPLOYMENT),
     )
 

@@ -69,8 +69,15 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
         if namespace and name and reconciler.wrote(namespace, name, body.metadata.get("resourceVersion")):
             return  # our own status write: the reconcile that made it already saw this state
         obj = event.get("object")
-        # A FineTuneJob just created (not one listed after a restart) has no children yet.
-        fresh = dict(obj) if type == "ADDED" and isinstance(obj, dict) and not obj.get("status") else None
+        # A FineTuneJob just created (not one listed after a restart) has no children yet; its
+        # status is the CRD's default until the operator writes one (observedGeneration 0).
+        fresh = (
+            dict(obj)
+            if type == "ADDED"
+            and isinstance(obj, dict)
+            and not (obj.get("status") or {}).get("observedGeneration")
+            else None
+        )
         run(namespace, name, fresh)
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=resync_seconds, when=_running, registry=registry)

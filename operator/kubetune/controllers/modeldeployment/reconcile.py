@@ -238,7 +238,12 @@ class Reconciler:
             )
         new.observed_generation = generation
         if decision.clear_annotations:
-            self.kube.patch(url, {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}})
+            # under the operator's own field manager: never as the GitOps tool that applied the spec
+            self.kube.patch(
+                url,
+                {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}},
+                field_manager=FIELD_MANAGER,
+            )
         # Adapters first: whoever sees the new status sees Adapters that agree with it.
         self._adapter_states(mdep, new, desired, resolved, deployments)
         self._write(obj, url, status, new, events, desired)
@@ -655,6 +660,9 @@ class Reconciler:
                     "adapter changed while writing its state; reading it again",
                     extra=logs.fields(adapter=adapter),
                 )
+
+
+FIELD_MANAGER = "kubetune-operator"
 
 
 def fully_available(dep: Obj, replicas: int) -> bool:
