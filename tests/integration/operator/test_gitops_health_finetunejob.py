@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 from ftj_helpers import FTJ, lora_job
 from gitops_helpers import Timeline, judge, phase
+from mdep_helpers import MDEP, model_deployment
 
 from kubetune.controllers import operator as kubetune_operator
 from kubetune.controllers.finetunejob import builders
 from kubetune.testing import Cluster
 from kubetune.testing.kube import Kube
+from kubetune.testing.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 ADAPTERS = "/apis/kubetune.io/v1alpha1/namespaces/{ns}/adapters"
@@ -117,6 +119,36 @@ def test_a_finetunejob_is_in_progress_until_its_adapter_is_registered_then_curre
     assert "spec.dataset is immutable" in refused.stderr and "new metadata.name" in refused.stderr, (
         refused.stderr
     )
+    # pruning: the commit that removes the FineTuneJob deletes it (Argo CD prunes with foreground
+    # propagation); its children go, the Adapter it registered stays, as does what serves it
+    serve = model_deployment("serve", replicas=0, adapters=[{"name": "bot", "adapter": "bot"}])
+    apply(cluster, serve, namespace)
+    serving = Timeline(kube, kstatus, lua, MDEP.format(ns=namespace) + "/serve")
+    ready = serving.until(lambda o: phase(o) == "Healthy", 60, "serve Healthy")
+    assert (ready.kstatus, ready.argocd) == ("Current", "Healthy"), serving.report()
+    wait_for(
+        lambda: (
+            f"{namespace}/serve"
+            in (kube.get(ADAPTERS.format(ns=namespace) + "/bot").get("status") or {}).get("deployments", [])
+        ),
+        30,
+        "Adapter bot served by serve",
+    )
+    pruned = cluster.kubectl(
+        "delete", "finetunejob", "bot", "-n", namespace, "--cascade=foreground", "--wait=true"
+    )
+    assert pruned.returncode == 0, pruned.stderr
+    wait_for(lambda: not training_jobs(kube, namespace, "bot"), 60, "the job's children garbage-collected")
+    kept = kube.get(ADAPTERS.format(ns=namespace) + "/bot")
+    assert kept["spec"]["ref"] == adapter["spec"]["ref"] and kept["status"]["state"] == "stable", kept
+    still = judge(kstatus, lua, kube.get(MDEP.format(ns=namespace) + "/serve"))
+    assert (still.kstatus, still.argocd) == ("Current", "Healthy"), still
+    # pruning the ModelDeployment keeps the Adapter too (a registry entry outlives what serves it)
+    gone = cluster.kubectl(
+        "delete", "modeldeployment", "serve", "-n", namespace, "--cascade=foreground", "--wait=true"
+    )
+    assert gone.returncode == 0, gone.stderr
+    assert kube.get(ADAPTERS.format(ns=namespace) + "/bot")["spec"]["ref"] == adapter["spec"]["ref"]
 
 
 def test_a_finetunejob_whose_preflight_fails_is_failed_and_degraded(

@@ -101,8 +101,9 @@ class Reason:
 # shows it beside its diff.
 IMMUTABLE = (
     "{field} is immutable (a FineTuneJob is one training run): to train with another value, give "
-    "the FineTuneJob a new metadata.name, or delete it and create it again (Argo CD: sync option "
-    "Force=true,Replace=true; Flux: spec.force: true)"
+    "the FineTuneJob a new metadata.name; deleting and re-creating it (Argo CD sync options "
+    "Force=true,Replace=true; Flux spec.force: true) works only once the Adapter it registered, "
+    "if any, is deleted too"
 )
 
 
