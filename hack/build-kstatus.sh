@@ -2,7 +2,7 @@
 # Builds hack/kstatus, a small command around sigs.k8s.io/cli-utils' kstatus package (the rules
 # Flux, kpt and cli-utils use to decide whether an applied object is InProgress, Current or
 # Failed), into a cache directory outside the repo keyed by the cli-utils version and a hash of
-# the program's sources. The GitOps tests (tests/integration/gitops) pipe live kubetune objects
+# the program's sources. The GitOps tests (tests/integration/operator/test_gitops_*.py) pipe live kubetune objects
 # through it. Nothing is downloaded but Go modules (pinned by hack/kstatus/go.sum); a second run
 # with the same sources is a no-op.
 # Env:

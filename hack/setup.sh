@@ -19,7 +19,7 @@
 #      KUBETUNE_REQUIRE_PROMETHEUS is set (hack/test.sh sets it).
 #   7. kstatus, a small Go program around sigs.k8s.io/cli-utils' kstatus package
 #      (hack/build-kstatus.sh, cached by cli-utils version), and Debian's lua5.4: the GitOps tests
-#      (tests/integration/gitops) judge live objects with the library Flux uses and run the
+#      (tests/integration/operator/test_gitops_*.py) judge live objects with the library Flux uses and run the
 #      chart's Argo CD health scripts in a real Lua. Not fatal: without them those tests skip,
 #      unless KUBETUNE_REQUIRE_CLUSTER is set (hack/test.sh sets it).
 # Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1 /
