@@ -611,9 +611,7 @@ class FineTuneJobSpec(KubeModel):
         ModelSource,
         Field(
             description="The model to fine-tune. Immutable once created.",
-            json_schema_extra=validations(
-                cel("self == oldSelf", IMMUTABLE.format(field="spec.baseModel"))
-            ),
+            json_schema_extra=validations(cel("self == oldSelf", IMMUTABLE.format(field="spec.baseModel"))),
         ),
     ]
     dataset: Annotated[
