@@ -70,11 +70,12 @@ def finetunejob(status: ftj.FineTuneJobStatus) -> Summary:
     if status.phase == "Succeeded":
         done = get_condition(conds, ftj.ConditionType.SUCCEEDED)
         reason = done.reason if done is not None else ftj.Reason.SUCCEEDED
-        return Summary("True", reason, done.message if done is not None else "succeeded", "ready")
+        message = (done.message if done is not None else "succeeded") + _changed_since(done, status)
+        return Summary("True", reason, message, "ready")
     if status.phase == "Failed":
         failed = get_condition(conds, ftj.ConditionType.FAILED)
         reason = failed.reason if failed is not None else "Failed"
-        why = failed.message if failed is not None else "failed"
+        why = (failed.message if failed is not None else "failed") + _changed_since(failed, status)
         return Summary(
             "False",
             reason,
@@ -89,6 +90,17 @@ def finetunejob(status: ftj.FineTuneJobStatus) -> Summary:
             "False", ftj.Reason.SUSPENDED, f"{message}; set spec.suspend: false to go on", "waiting"
         )
     return Summary("False", status.phase, _ftj_detail(status), "reconciling")
+
+
+def _changed_since(outcome: Condition | None, status: ftj.FineTuneJobStatus) -> str:
+    """A note when the spec changed after the job finished: the outcome is the earlier spec's."""
+    then, now = (outcome.observed_generation if outcome else None), status.observed_generation
+    if then is None or now is None or then >= now:
+        return ""
+    return (
+        f"; it finished at generation {then}, and spec changes since then do not train again "
+        "(give the FineTuneJob a new name to train with them)"
+    )
 
 
 def _ftj_detail(status: ftj.FineTuneJobStatus) -> str:

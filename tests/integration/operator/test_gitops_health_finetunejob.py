@@ -102,6 +102,19 @@ def test_a_finetunejob_is_in_progress_until_its_adapter_is_registered_then_curre
     after = judge(kstatus, lua, kube.get(FTJ.format(ns=namespace) + "/bot"))
     assert (after.phase, after.kstatus, after.argocd) == ("Succeeded", "Current", "Healthy"), after
 
+    # a commit that changes a mutable field of the finished job: accepted, observed, not trained
+    edited = json.loads(json.dumps(body))
+    edited["spec"]["hyperparameters"]["epochs"] = 5
+    generation = apply(cluster, edited, namespace)["metadata"]["generation"]
+    assert generation == before["metadata"]["generation"] + 1
+    line = Timeline(kube, kstatus, lua, FTJ.format(ns=namespace) + "/bot")
+    seen = line.until(
+        lambda o: (o.get("status") or {}).get("observedGeneration") == generation, 30, "the edit observed"
+    )
+    assert (seen.phase, seen.kstatus, seen.argocd) == ("Succeeded", "Current", "Healthy"), seen
+    assert f"finished at generation {generation - 1}" in seen.argocd_message, seen
+    assert training_jobs(kube, namespace, "bot") == jobs
+
     # a commit that changes what the run is defined by is refused, saying what to do instead
     changed = json.loads(json.dumps(body))
     changed["spec"]["dataset"]["uri"] = "pvc://data/other.jsonl"

@@ -181,3 +181,13 @@ def test_a_registered_adapter_is_a_ready_candidate() -> None:
     assert status["state"] == "candidate" and status["observedGeneration"] == 1
     (ready,) = status["conditions"]  # type: ignore[misc]
     assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "True", "Registered")
+
+
+def test_a_spec_changed_after_the_job_finished_is_named_in_its_summary() -> None:
+    done = cond("Succeeded", "True", "AdapterRegistered", "registered Adapter bot")
+    status = ftj("Succeeded", {**done, "observedGeneration": 2}, observedGeneration=3)
+    summary = readiness.finetunejob(status)
+    assert summary.ready == "True" and "finished at generation 2" in summary.message
+    assert "new name" in summary.message
+    same = ftj("Succeeded", {**done, "observedGeneration": 3}, observedGeneration=3)
+    assert readiness.finetunejob(same).message == "registered Adapter bot"
