@@ -17,8 +17,14 @@
 #      the tenant proxy the Prometheus tenancy tests (tests/integration/security) put in front of
 #      the test Prometheus. Not fatal: without it those tests skip, unless
 #      KUBETUNE_REQUIRE_PROMETHEUS is set (hack/test.sh sets it).
+#   7. kstatus, a small Go program around sigs.k8s.io/cli-utils' kstatus package
+#      (hack/build-kstatus.sh, cached by cli-utils version), and Debian's lua5.4: the GitOps tests
+#      (tests/integration/operator/test_gitops_*.py) judge live objects with the library Flux uses and run the
+#      chart's Argo CD health scripts in a real Lua. Not fatal: without them those tests skip,
+#      unless KUBETUNE_REQUIRE_CLUSTER is set (hack/test.sh sets it).
 # Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1 /
-# KUBETUNE_SKIP_HELM_BUILD=1 / KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 skip those phases.
+# KUBETUNE_SKIP_HELM_BUILD=1 / KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 / KUBETUNE_SKIP_KSTATUS_BUILD=1
+# skip those phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +32,7 @@ phase_start=0
 phase() { phase_start=$(date +%s); echo "==> setup: $1" >&2; }
 phase_done() { echo "==> setup: $1 took $(( $(date +%s) - phase_start ))s" >&2; }
 
-APT_PACKAGES=(docker-registry skopeo prometheus apache2-utils iproute2 util-linux)
+APT_PACKAGES=(docker-registry skopeo prometheus apache2-utils iproute2 util-linux lua5.4)
 if [[ "${KUBETUNE_SKIP_APT:-0}" != 1 ]]; then
   phase "Debian packages"
   missing=()
@@ -94,4 +100,12 @@ if [[ "${KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD:-0}" != 1 ]]; then
     echo "==> setup: WARNING: hack/build-prom-label-proxy.sh failed; the Prometheus tenancy tests will skip (or fail under KUBETUNE_REQUIRE_PROMETHEUS)" >&2
   fi
   phase_done "prom-label-proxy"
+fi
+
+if [[ "${KUBETUNE_SKIP_KSTATUS_BUILD:-0}" != 1 ]]; then
+  phase "kstatus (Go build, cached by cli-utils version)"
+  if ! hack/build-kstatus.sh >/dev/null; then
+    echo "==> setup: WARNING: hack/build-kstatus.sh failed; the GitOps kstatus tests will skip (or fail under KUBETUNE_REQUIRE_CLUSTER)" >&2
+  fi
+  phase_done "kstatus"
 fi

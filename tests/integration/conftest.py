@@ -8,6 +8,10 @@ that builds them, unless KUBETUNE_REQUIRE_CLUSTER is set (CI), where that is an 
 ``helm`` is the helm CLI the chart tests render with (``hack/build-helm.sh``), skipped without
 it unless KUBETUNE_REQUIRE_HELM is set.
 
+``kstatus`` and ``lua`` are the real parts the GitOps tests judge objects with (cli-utils' kstatus,
+built by ``hack/build-kstatus.sh``; Debian's lua5.4 for the Argo CD health scripts), skipped
+without them unless KUBETUNE_REQUIRE_CLUSTER is set.
+
 ``kubetune_crds`` installs every file in ``crds/`` (each on its own, so one rejected CRD does
 not hide the others) and reports what the API server accepted and refused.
 """
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from kubetune.testing import BinariesNotFound, Cluster, CrdReport, crds, find_binaries
+from kubetune.testing import BinariesNotFound, Cluster, CrdReport, crds, find_binaries, gitops
 from kubetune.testing.binaries import Binaries
 from kubetune.testing.kube import Kube
 
@@ -50,6 +54,26 @@ def helm() -> str:
             pytest.fail(f"KUBETUNE_REQUIRE_HELM is set but {message}", pytrace=False)
         pytest.skip(f"{message}; set KUBETUNE_REQUIRE_HELM=1 to make this an error")
     return found
+
+
+def _required(found: str | None, message: str) -> str:
+    if found is None:
+        if os.environ.get("KUBETUNE_REQUIRE_CLUSTER"):
+            pytest.fail(f"KUBETUNE_REQUIRE_CLUSTER is set but {message}", pytrace=False)
+        pytest.skip(f"{message}; set KUBETUNE_REQUIRE_CLUSTER=1 to make this an error")
+    return found
+
+
+@pytest.fixture(scope="session")
+def kstatus() -> str:
+    """The kstatus binary (sigs.k8s.io/cli-utils), as Flux computes health."""
+    return _required(gitops.find_kstatus(), f"no kstatus binary: {gitops.BUILD_HINT}")
+
+
+@pytest.fixture(scope="session")
+def lua() -> str:
+    """A Lua interpreter for the chart's Argo CD health scripts."""
+    return _required(gitops.find_lua(), f"no Lua interpreter: {gitops.LUA_HINT}")
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,8 @@ def object_schema(model: type[Resource]) -> dict[str, Any]:
     spec = to_structural(props["spec"], defs)
     status = to_structural(props["status"], defs)
     status.pop("nullable", None)
+    if model.info.status_default is not None:
+        status["default"] = dict(model.info.status_default)
     schema: dict[str, Any] = {
         "type": "object",
         "description": model.info.description,

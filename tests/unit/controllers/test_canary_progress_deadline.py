@@ -98,9 +98,9 @@ def test_on_stalled_hold_keeps_the_weight_warns_once_and_resumes_on_a_pass() -> 
     d = drv.tick(BLIND)
     assert d.stalled is not None and d.stalled[0] == Reason.PROGRESS_DEADLINE_EXCEEDED
     assert drv.status.phase == "Progressing" and drv.status.canary_weight == 20
-    # reconcile turns Decision.stalled into the Stalled condition; the machine reads it back
+    # reconcile turns Decision.stalled into the RolloutStalled condition; the machine reads it back
     drv.status.conditions = set_condition(
-        drv.status.conditions, "Stalled", "True", d.stalled[0], d.stalled[1], now=drv.now
+        drv.status.conditions, "RolloutStalled", "True", d.stalled[0], d.stalled[1], now=drv.now
     )
     d = drv.tick(BLIND)
     assert d.stalled is not None

@@ -357,8 +357,11 @@ def test_no_step_for_longer_than_the_stall_timeout_is_stalled() -> None:
     }
     seen = decide.Observed(**passed_preflight(), training_job=k8s_job(), training_pods=[pod(running=True)])
     d = decide.decide(job(status, stallTimeoutSeconds=600), seen, SETTINGS, NOW)
-    stalled = next(c for c in d.status.conditions if c.type == "Stalled")
+    stalled = next(c for c in d.status.conditions if c.type == "TrainingStalled")
     assert (stalled.status, stalled.reason) == ("True", "Stalled")
+    # a stalled run may recover: kstatus must not read it as failed for good
+    assert not [c for c in d.status.conditions if c.type == "Stalled"]
+    assert cond_of(d, "Reconciling")[0] == "True"
 
 
 def test_time_spent_suspended_is_not_a_stall() -> None:
@@ -377,10 +380,10 @@ def test_time_spent_suspended_is_not_a_stall() -> None:
     }
     seen = decide.Observed(**passed_preflight(), training_job=k8s_job(), training_pods=[pod(running=True)])
     d = decide.decide(job(status, stallTimeoutSeconds=600), seen, SETTINGS, NOW)
-    assert not [c for c in d.status.conditions if c.type == "Stalled"]
+    assert not [c for c in d.status.conditions if c.type == "TrainingStalled"]
     later = datetime(2026, 1, 1, 12, 20, 0, tzinfo=UTC)
     stalled = decide.decide(job(status, stallTimeoutSeconds=600), seen, SETTINGS, later)
-    assert cond_of(stalled, "Stalled")[:2] == ("True", "Stalled")
+    assert cond_of(stalled, "TrainingStalled")[:2] == ("True", "Stalled")
 
 
 def test_trainer_log_lines_fold_into_preflight_progress_checkpoints_and_resume() -> None:

@@ -462,3 +462,14 @@ def test_only_pods_owned_by_our_job_are_read_never_a_pod_that_only_carries_our_l
     kube.pods = [forged, ours]
     rec.reconcile(NS, "ft")
     assert kube.logs_read == [f"{TRAIN_JOB}-abcde"]
+
+
+def test_a_job_is_just_created_while_its_status_is_absent_or_the_crd_default() -> None:
+    from kubetune.controllers.finetunejob import handlers
+
+    body = ftj()
+    assert handlers.just_created("ADDED", body) == body
+    assert handlers.just_created("ADDED", {**body, "status": {"observedGeneration": 0, "phase": "Pending"}})
+    # listed after a restart: the operator has written its status, children may exist
+    assert handlers.just_created("ADDED", {**body, "status": {"observedGeneration": 1}}) is None
+    assert handlers.just_created("MODIFIED", body) is None

@@ -417,7 +417,7 @@ def test_a_stalled_rollout_on_hold_says_so_in_a_condition_and_one_warning(world:
     for _ in range(8):
         world.make_available()
         world.pass_(60)
-    stalled = next(c for c in world.status["conditions"] if c["type"] == "Stalled")
+    stalled = next(c for c in world.status["conditions"] if c["type"] == "RolloutStalled")
     assert stalled["status"] == "True" and stalled["reason"] == "ProgressDeadlineExceeded"
     assert "progressDeadline is 5m" in stalled["message"]
     assert world.status["phase"] == "Progressing" and world.status["canaryWeight"] == 50

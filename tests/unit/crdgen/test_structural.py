@@ -76,9 +76,9 @@ def test_enums_ranges_and_defaults_reach_the_schema() -> None:
 @pytest.mark.parametrize(
     ("kind", "short", "columns"),
     [
-        ("FineTuneJob", "ftj", ["Phase", "Progress", "Base model", "Method"]),
-        ("ModelDeployment", "mdep", ["Phase", "Canary weight", "Stable", "Canary"]),
-        ("Adapter", "adp", ["Base", "Method", "Score", "State"]),
+        ("FineTuneJob", "ftj", ["Phase", "Ready", "Progress", "Base model", "Method"]),
+        ("ModelDeployment", "mdep", ["Phase", "Ready", "Canary weight", "Stable", "Canary"]),
+        ("Adapter", "adp", ["Base", "Method", "Score", "State", "Ready"]),
     ],
 )
 def test_names_columns_and_status_subresource(kind: str, short: str, columns: list[str]) -> None:

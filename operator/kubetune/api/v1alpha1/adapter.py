@@ -27,8 +27,9 @@ DIGEST_REF_PATTERN = r"^(oci://[^\s@]+@sha256:[a-f0-9]{64}|/[^\s@]*@sha256:[a-f0
 
 
 class ConditionType:
-    """Condition types of an Adapter."""
+    """Condition types of an Adapter (``Ready``: the kstatus convention Flux, kpt and cli-utils read)."""
 
+    READY = "Ready"
     AVAILABLE = "Available"
 
 
@@ -120,6 +121,11 @@ class Adapter(Resource):
             PrinterColumn("Method", ".spec.method"),
             PrinterColumn("Score", ".spec.scorecard.primaryValue", type="number"),
             PrinterColumn("State", ".status.state"),
+            PrinterColumn(
+                "Ready",
+                '.status.conditions[?(@.type=="Ready")].status',
+                description="kstatus Ready: the goal is reached (trained and registered, or serving the desired revision).",
+            ),
             PrinterColumn("Metric", ".spec.scorecard.primaryMetric", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),

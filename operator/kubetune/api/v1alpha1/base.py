@@ -227,6 +227,10 @@ class KindInfo:
     extra: dict[str, Any] = field(default_factory=dict)
     # CEL rules at the root of the schema, where ``self.metadata.name`` can be read
     validations: tuple[JsonDict, ...] = ()
+    # The status the API server fills in before the operator writes one (CRD default). A
+    # kind the operator always reconciles sets observedGeneration 0 here, so kstatus (Flux)
+    # reads a brand-new object as InProgress ("generation 1 not observed"), not Current.
+    status_default: JsonDict | None = None
 
 
 class Resource(KubeModel):

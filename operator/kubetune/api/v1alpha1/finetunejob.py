@@ -43,14 +43,23 @@ Phase = Literal[
 
 
 class ConditionType:
-    """Condition types of a FineTuneJob."""
+    """Condition types of a FineTuneJob.
 
+    ``Ready``, ``Reconciling`` and ``Stalled`` follow the kstatus conventions that Flux, kpt and
+    cli-utils read (``Stalled`` = failed for good, until the spec changes); they summarise the
+    others. A training run that reports no step for ``spec.stallTimeoutSeconds`` is
+    ``TrainingStalled``, which may still recover.
+    """
+
+    READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
     PREFLIGHT_PASSED = "PreflightPassed"
     TRAINING = "Training"
     GATE_PASSED = "GatePassed"
     SUSPENDED = "Suspended"
     SCHEDULED = "Scheduled"
-    STALLED = "Stalled"
+    TRAINING_STALLED = "TrainingStalled"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
 
@@ -86,6 +95,16 @@ class Reason:
     DRY_RUN_COMPLETE = "DryRunComplete"
     INVALID_SPEC = "InvalidSpec"  # also: the API server refused a child built from the spec (422)
     FOREIGN_CHILD = "ForeignChild"  # a child's name is taken by an object this job does not own
+
+
+# What the API server says when an update changes a field a run is defined by; a GitOps tool
+# shows it beside its diff.
+IMMUTABLE = (
+    "{field} is immutable (a FineTuneJob is one training run): to train with another value, give "
+    "the FineTuneJob a new metadata.name; deleting and re-creating it (Argo CD sync options "
+    "Force=true,Replace=true; Flux spec.force: true) works only once the Adapter it registered, "
+    "if any, is deleted too"
+)
 
 
 # --- spec blocks -----------------------------------------------------------------------------
@@ -596,9 +615,7 @@ class FineTuneJobSpec(KubeModel):
         ModelSource,
         Field(
             description="The model to fine-tune. Immutable once created.",
-            json_schema_extra=validations(
-                cel("self == oldSelf", "spec.baseModel is immutable; create a new FineTuneJob to change it")
-            ),
+            json_schema_extra=validations(cel("self == oldSelf", IMMUTABLE.format(field="spec.baseModel"))),
         ),
     ]
     dataset: Annotated[
@@ -606,7 +623,7 @@ class FineTuneJobSpec(KubeModel):
         Field(
             description="The training data. Immutable once created.",
             json_schema_extra=validations(
-                cel("self == oldSelf", "spec.dataset is immutable; create a new FineTuneJob to change it"),
+                cel("self == oldSelf", IMMUTABLE.format(field="spec.dataset")),
                 PLAIN_HTTP_TOKEN_CEL,
             ),
         ),
@@ -655,7 +672,7 @@ class FineTuneJobSpec(KubeModel):
     stall_timeout_seconds: int = Field(
         default=900,
         ge=30,
-        description="Mark the job Stalled when no step is reported for this long. Default: 900.",
+        description="Set condition TrainingStalled when no step is reported for this long. Default: 900.",
     )
     budget: BudgetSpec | None = Field(default=None, description="Spending limits enforced at preflight.")
 
@@ -814,12 +831,18 @@ class FineTuneJob(Resource):
         description="FineTuneJob trains an adapter from a base model and a dataset, evaluates it against the base model and registers it as an Adapter.",
         printer_columns=(
             PrinterColumn("Phase", ".status.phase"),
+            PrinterColumn(
+                "Ready",
+                '.status.conditions[?(@.type=="Ready")].status',
+                description="kstatus Ready: the goal is reached (trained and registered, or serving the desired revision).",
+            ),
             PrinterColumn("Progress", ".status.progress.summary"),
             PrinterColumn("Base model", ".spec.baseModel.uri"),
             PrinterColumn("Method", ".spec.method.type"),
             PrinterColumn("Adapter", ".status.adapter.name", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
+        status_default={"observedGeneration": 0},
         validations=names.cel_rules(names.FINETUNEJOB),
     )
 

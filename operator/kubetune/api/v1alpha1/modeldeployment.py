@@ -46,13 +46,22 @@ DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.4"
 
 
 class ConditionType:
-    """Condition types of a ModelDeployment."""
+    """Condition types of a ModelDeployment.
 
+    ``Ready``, ``Reconciling`` and ``Stalled`` follow the kstatus conventions that Flux, kpt and
+    cli-utils read: Ready when the desired revision serves all traffic with no rollout under
+    way, Stalled when it will not without a change to the spec (rolled back, refused). A
+    rollout held by ``onStalled: hold`` is ``RolloutStalled``, which a passing analysis resumes.
+    """
+
+    READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     ANALYSIS = "AnalysisHealthy"
     ROUTED = "Routed"
-    STALLED = "Stalled"
+    ROLLOUT_STALLED = "RolloutStalled"
 
 
 class Reason:
@@ -412,7 +421,7 @@ class RolloutSpec(KubeModel):
         default="rollback",
         description="What a stalled rollout (progressDeadline passed, or analysis.maxInconclusive "
         "reached) does: rollback (traffic back to stable, canary scaled to 0) or hold (keep the "
-        "current weight, set condition Stalled=True and record a Warning Event; a later passing "
+        "current weight, set condition RolloutStalled=True and record a Warning Event; a later passing "
         "analysis resumes the rollout). Default: rollback.",
     )
 
@@ -558,11 +567,17 @@ class ModelDeployment(Resource):
         description="ModelDeployment serves a base model with adapters on TGI and rolls new revisions out behind a canary.",
         printer_columns=(
             PrinterColumn("Phase", ".status.phase"),
+            PrinterColumn(
+                "Ready",
+                '.status.conditions[?(@.type=="Ready")].status',
+                description="kstatus Ready: the goal is reached (trained and registered, or serving the desired revision).",
+            ),
             PrinterColumn("Canary weight", ".status.canaryWeight", type="integer"),
             PrinterColumn("Stable", ".status.stableRevision"),
             PrinterColumn("Canary", ".status.canaryRevision"),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
+        status_default={"observedGeneration": 0},
         validations=names.cel_rules(names.MODELDEPLOYMENT),
     )
 

@@ -27,6 +27,7 @@ from kubetune.api.v1alpha1.finetunejob import (
     Phase,
     Reason,
 )
+from kubetune.controllers import readiness
 from kubetune.controllers.finetunejob import builders, observe
 from kubetune.controllers.settings import Settings
 
@@ -129,6 +130,8 @@ class _Builder:
 def _events(old: list[Condition], new: list[Condition], old_phase: str, new_phase: str) -> list[Event]:
     out: list[Event] = []
     for cond in new:
+        if cond.type in readiness.SUMMARY_TYPES:
+            continue  # a summary of the others, which have their own events
         before = get_condition(old, cond.type)
         if before is not None and (before.status, before.reason) == (cond.status, cond.reason):
             continue
@@ -239,6 +242,7 @@ def decide(job: FineTuneJob, seen: Observed, settings: Settings, now: datetime) 
     else:
         adapter_ref = _progress_job(b, seen, settings, actions)
     b.status.observed_generation = job.metadata.generation
+    b.status.conditions = readiness.finetunejob_conditions(b.status, now=now, generation=b.generation)
     events = _events(old_conditions, b.status.conditions, old_phase, b.status.phase)
     return Decision(status=b.status, actions=actions, events=events, adapter_ref=adapter_ref)
 
@@ -296,6 +300,7 @@ def refuse_registration(job: FineTuneJob, decision: Decision, reason: str, why: 
     b.status.phase = "Failed"
     b.status.conditions = [c for c in b.status.conditions if c.type != ConditionType.SUCCEEDED]
     b.cond(ConditionType.FAILED, "True", reason, f"trained and pushed {ref}, but it is not registered: {why}")
+    b.status.conditions = readiness.finetunejob_conditions(b.status, now=now, generation=b.generation)
     decision.events[:] = _events(old_conditions, b.status.conditions, old_phase, b.status.phase)
 
 
@@ -566,10 +571,10 @@ def _stall(b: _Builder) -> None:
     idle = (b.now - since).total_seconds()
     if idle > limit:
         b.cond(
-            ConditionType.STALLED,
+            ConditionType.TRAINING_STALLED,
             "True",
             Reason.STALLED,
             f"no training step reported for {idle:.0f}s (limit {limit}s)",
         )
-    elif get_condition(b.status.conditions, ConditionType.STALLED) is not None:
-        b.cond(ConditionType.STALLED, "False", Reason.PROGRESSING, "steps are being reported")
+    elif get_condition(b.status.conditions, ConditionType.TRAINING_STALLED) is not None:
+        b.cond(ConditionType.TRAINING_STALLED, "False", Reason.PROGRESSING, "steps are being reported")

@@ -42,6 +42,15 @@ def _waiting(body: kopf.Body, **_: Any) -> bool:
     return (body.get("status") or {}).get("phase", "Pending") in WAITING_PHASES
 
 
+def just_created(type: str | None, obj: object) -> dict[str, Any] | None:
+    """The object of an ADDED event for a FineTuneJob that was just created (not one listed after
+    a restart): it has no children yet, so reconcile need not look for any. Its status is then
+    absent, or the CRD's default (observedGeneration 0) until the operator writes one."""
+    if type != "ADDED" or not isinstance(obj, dict):
+        return None
+    return dict(obj) if not (obj.get("status") or {}).get("observedGeneration") else None
+
+
 def _preflight_pending(job: kopf.Body) -> bool:
     """A preflight Job that exists and has no outcome yet: the FineTuneJob waits on it as it
     did when the Job was created (Validating), so its status updates cannot move anything."""
@@ -87,9 +96,7 @@ def register(
             return
         if namespace and name and reconciler.wrote(namespace, name, body.metadata.get("resourceVersion")):
             return  # our own status write: the reconcile that made it already saw this state
-        obj = event.get("object")
-        # A FineTuneJob just created (not one listed after a restart) has no children yet.
-        fresh = dict(obj) if type == "ADDED" and isinstance(obj, dict) and not obj.get("status") else None
+        fresh = just_created(type, event.get("object"))
         run(namespace, name, fresh)
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=resync_seconds, when=_running, registry=registry)

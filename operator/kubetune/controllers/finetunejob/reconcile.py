@@ -27,7 +27,7 @@ from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
 from kubetune.api.v1alpha1.base import rfc3339, set_condition
 from kubetune.api.v1alpha1.finetunejob import ConditionType, FineTuneJobStatus, Reason
 from kubetune.clients import kube as kubeclient
-from kubetune.controllers import objects, serial
+from kubetune.controllers import objects, readiness, serial
 from kubetune.controllers.finetunejob import builders, decide, observe
 from kubetune.controllers.finetunejob.metrics import Metrics
 from kubetune.controllers.settings import Settings
@@ -180,6 +180,7 @@ class Reconciler:
         status.phase = "Failed"
         status.observed_generation = generation
         status.completion_time = rfc3339(now)
+        status.conditions = readiness.finetunejob_conditions(status, now=now, generation=generation)
         self.kube.patch(url + "/status", {"status": status.to_wire()})
         self.kube.event(obj, "Warning", Reason.INVALID_SPEC, message, now=now)
 
@@ -325,8 +326,17 @@ class Reconciler:
                     continue
                 # status is a subresource: the state is written separately, and level-based
                 # (an operator stopped between the two calls writes it on the next pass).
-                if stored is not None and not (stored.get("status") or {}).get("state"):
-                    self.kube.patch(url + "/status", {"status": {"state": "candidate"}})
+                stored_status = (stored or {}).get("status") or {}
+                if stored is not None and not stored_status.get("conditions"):
+                    status = readiness.adapter_registered(
+                        decision.adapter_ref,
+                        job.metadata.name or "",
+                        now=self.clock(),
+                        generation=(stored.get("metadata") or {}).get("generation"),
+                    )
+                    if stored_status.get("state"):  # a ModelDeployment may already serve it
+                        del status["state"]
+                    self.kube.patch(url + "/status", {"status": status})
 
 
 def _rank_zero(pods: list[Obj]) -> list[Obj]:

@@ -11,7 +11,7 @@ the stable pods; Inconclusive follows ``onInconclusive``; Prometheus unreachable
 No rollout is endless: a canary that goes ``progressDeadline`` without progress (a step begun,
 an analysis passed; time in a pause step does not count) or sees ``analysis.maxInconclusive``
 inconclusive analyses in a row (Prometheus unreachable included) is stalled, and ``onStalled``
-says what that does: roll back, or hold with a ``Stalled`` condition and one Warning Event.
+says what that does: roll back, or hold with a ``RolloutStalled`` condition and one Warning Event.
 Pure: no I/O, no clock.
 """
 
@@ -75,7 +75,7 @@ class Decision:
     """The next status, the events to record, when to look again, annotations to clear.
 
     ``stalled`` is (reason, message) while a stalled rollout holds (``onStalled: hold``);
-    reconcile turns it into the ``Stalled`` condition.
+    reconcile turns it into the ``RolloutStalled`` condition.
     """
 
     status: ModelDeploymentStatus
@@ -249,7 +249,7 @@ def _check_stalled(m: _Machine, before: ModelDeploymentStatus) -> None:
             )
         else:
             m.wake(deadline - idle)
-    was = get_condition(before.conditions, ConditionType.STALLED)
+    was = get_condition(before.conditions, ConditionType.ROLLOUT_STALLED)
     held = was is not None and was.status == "True"
     if why is None:
         if held:

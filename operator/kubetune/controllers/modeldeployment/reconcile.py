@@ -35,7 +35,7 @@ from kubetune.api.v1alpha1.base import get_condition, set_condition
 from kubetune.api.v1alpha1.modeldeployment import ConditionType, ModelDeploymentStatus, Reason
 from kubetune.clients import kube as kubeclient
 from kubetune.clients import prometheus
-from kubetune.controllers import objects, serial
+from kubetune.controllers import objects, readiness, serial
 from kubetune.controllers.modeldeployment import builders, canary, observe, tenancy
 from kubetune.controllers.modeldeployment.metrics import Metrics
 from kubetune.controllers.settings import Settings
@@ -218,11 +218,11 @@ class Reconciler:
             )
         elif routed is not None:  # routing by replica ratio again: no route to report on
             new.conditions = [c for c in new.conditions if c.type != ConditionType.ROUTED]
-        stalled = get_condition(new.conditions, ConditionType.STALLED)
+        stalled = get_condition(new.conditions, ConditionType.ROLLOUT_STALLED)
         if decision.stalled is not None:
             new.conditions = set_condition(
                 new.conditions,
-                ConditionType.STALLED,
+                ConditionType.ROLLOUT_STALLED,
                 "True",
                 decision.stalled[0],
                 decision.stalled[1],
@@ -232,7 +232,7 @@ class Reconciler:
         elif stalled is not None and stalled.status == "True":
             new.conditions = set_condition(
                 new.conditions,
-                ConditionType.STALLED,
+                ConditionType.ROLLOUT_STALLED,
                 "False",
                 Reason.RESUMED,
                 "the rollout is no longer stalled",
@@ -241,10 +241,15 @@ class Reconciler:
             )
         new.observed_generation = generation
         if decision.clear_annotations:
-            self.kube.patch(url, {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}})
+            # under the operator's own field manager: never as the GitOps tool that applied the spec
+            self.kube.patch(
+                url,
+                {"metadata": {"annotations": dict.fromkeys(decision.clear_annotations)}},
+                field_manager=FIELD_MANAGER,
+            )
         # Adapters first: whoever sees the new status sees Adapters that agree with it.
         self._adapter_states(mdep, new, desired, resolved, deployments)
-        self._write(obj, url, status, new, events)
+        self._write(obj, url, status, new, events, desired)
         self.metrics.observe(namespace, name, new)
         return decision
 
@@ -255,11 +260,19 @@ class Reconciler:
         old: ModelDeploymentStatus,
         new: ModelDeploymentStatus,
         events: list[canary.Event],
+        desired: str | None = None,
     ) -> None:
+        """Write ``new`` (with its kstatus summary for the revision the spec asks for, when this
+        pass knew it) and record ``events``."""
+        meta = obj.get("metadata") or {}
+        generation = meta.get("generation")
+        new.observed_generation = generation
+        new.conditions = readiness.modeldeployment_conditions(
+            new, desired, now=self.clock(), generation=generation
+        )
         patch = objects.status_patch(obj, new.to_wire())
         if patch is not None:
             self.kube.patch(url + "/status", patch)
-        meta = obj.get("metadata") or {}
         for event in events:
             try:
                 self.kube.event(obj, event.type, event.reason, event.message, now=self.clock())
@@ -650,6 +663,9 @@ class Reconciler:
                     "adapter changed while writing its state; reading it again",
                     extra=logs.fields(adapter=adapter),
                 )
+
+
+FIELD_MANAGER = "kubetune-operator"
 
 
 def fully_available(dep: Obj, replicas: int) -> bool:
