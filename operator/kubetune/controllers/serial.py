@@ -6,6 +6,7 @@ calls and no decisions here.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -68,40 +69,101 @@ def measured(errors: Any, seconds: Any) -> Iterator[None]:
         seconds.observe(time.perf_counter() - started)
 
 
+Key = tuple[str, str]
+
+
+class Scheduler:
+    """Runs each key's pending call when it is due, from one thread, on a small pool.
+
+    A key has at most one pending call; asking again keeps whichever is due first. One thread
+    waits for all of them (not a timer thread per object), and the calls run on a pool so that
+    one slow reconcile does not hold back the others.
+    """
+
+    def __init__(self, workers: int = 4) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[Key, tuple[float, Callable[[], None]]] = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="kubetune-requeue"
+        )
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, key: Key, delay: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` in ``delay`` seconds, unless a call of ``key`` is due sooner."""
+        when = time.monotonic() + delay
+        with self._cond:
+            pending = self._due.get(key)
+            if pending is None or when < pending[0]:
+                self._due[key] = (when, fn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kubetune-scheduler", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def cancel(self, key: Key) -> None:
+        with self._cond:
+            self._due.pop(key, None)
+
+    def pending(self) -> set[Key]:
+        with self._cond:
+            return set(self._due)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                ready = [(key, fn) for key, (when, fn) in self._due.items() if when <= now]
+                for key, _ in ready:
+                    del self._due[key]
+                if not ready:
+                    soonest = min((when for when, _ in self._due.values()), default=None)
+                    self._cond.wait(None if soonest is None else soonest - now)
+                    continue
+            for _, fn in ready:
+                self._pool.submit(fn)
+
+
 class Retry:
-    """Runs reconciles and retries a failed one with backoff until it succeeds.
+    """Runs reconciles, retries a failed one with backoff until it succeeds, and requeues one
+    whose result asks for it.
 
     kopf retries a failed create/update handler, but not a watching handler (which both
     controllers use); a reconcile that failed (API server unreachable, throttled, a conflict)
-    must not leave its object waiting for an event that may never come. One pending retry per
-    object; a later successful reconcile cancels it. Retries read the object afresh (no
-    keyword arguments), so a retry of an object deleted meanwhile finds it gone and ends, and one
-    of an object deleted and applied again reconciles the new one: a DELETED event cancels nothing.
+    must not leave its object waiting for an event that may never come. One pending call per
+    object; a later successful reconcile cancels it. ``requeue`` maps a successful reconcile's
+    result to seconds after which to reconcile again when nothing else has (controller-runtime's
+    ``RequeueAfter``), or None: a safety net for objects that otherwise wait on child events
+    alone. Retries read the object afresh (no keyword arguments), so a retry of an object deleted
+    meanwhile finds it gone and ends, and one of an object deleted and applied again reconciles
+    the new one: a DELETED event cancels nothing. Unlike a kopf timer, this adds no finalizer.
     """
 
     def __init__(
-        self, reconcile: Callable[..., object], *, kind: str, first: float = 1.0, most: float = 60.0
+        self,
+        reconcile: Callable[..., object],
+        *,
+        kind: str,
+        first: float = 1.0,
+        most: float = 60.0,
+        requeue: Callable[[object], float | None] | None = None,
     ) -> None:
         self.reconcile = reconcile
         self.kind = kind
         self.first, self.most = first, most
-        self._timers: dict[tuple[str, str], threading.Timer] = {}
-        self._delays: dict[tuple[str, str], float] = {}
+        self.requeue = requeue
+        self.scheduler = Scheduler()
+        self._delays: dict[Key, float] = {}
         self._guard = threading.Lock()
 
     def call(self, namespace: str, name: str, **kwargs: Any) -> None:
         key = (namespace, name)
         try:
-            self.reconcile(namespace, name, **kwargs)
+            result = self.reconcile(namespace, name, **kwargs)
         except Exception as exc:
             with self._guard:
                 delay = self._delays.get(key, self.first)
                 self._delays[key] = min(delay * 2, self.most)
-                if key not in self._timers:
-                    timer = threading.Timer(delay, self._fire, args=key)
-                    timer.daemon = True
-                    self._timers[key] = timer
-                    timer.start()
+            self.scheduler.schedule(key, delay, lambda: self.call(namespace, name))
             log.warning(
                 "reconcile failed; retrying",
                 extra=logs.fields(
@@ -111,11 +173,7 @@ class Retry:
             return
         with self._guard:
             self._delays.pop(key, None)
-            pending = self._timers.pop(key, None)
-        if pending is not None:
-            pending.cancel()
-
-    def _fire(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._timers.pop((namespace, name), None)
-        self.call(namespace, name)
+        self.scheduler.cancel(key)
+        after = self.requeue(result) if self.requeue is not None else None
+        if after is not None:
+            self.scheduler.schedule(key, after, lambda: self.call(namespace, name))

@@ -41,7 +41,9 @@ def _changed(flaky: Flaky) -> Any:
 
 
 def test_a_reconcile_failing_on_a_transient_error_is_retried_until_it_succeeds(monkeypatch: Any) -> None:
-    monkeypatch.setattr(serial.Retry.__init__, "__kwdefaults__", {"first": 0.01, "most": 0.02})
+    monkeypatch.setattr(
+        serial.Retry.__init__, "__kwdefaults__", {"first": 0.01, "most": 0.02, "requeue": None}
+    )
     flaky = Flaky(failures=2)
     changed = _changed(flaky)
     changed(namespace="ml", name="chat", type="MODIFIED", body=kopf.Body({}))  # raised into kopf before
@@ -53,7 +55,9 @@ def test_a_late_deleted_event_of_an_earlier_object_never_strands_the_new_one(mon
     # kopf handles each uid's events apart: the DELETED event of a ModelDeployment deleted and
     # applied again may come after the new one's first (failed) pass. It cancelled that pass's
     # retry before, and the new object waited for an event that might never come.
-    monkeypatch.setattr(serial.Retry.__init__, "__kwdefaults__", {"first": 0.05, "most": 0.1})
+    monkeypatch.setattr(
+        serial.Retry.__init__, "__kwdefaults__", {"first": 0.05, "most": 0.1, "requeue": None}
+    )
     flaky = Flaky(failures=1)
     changed = _changed(flaky)
     changed(namespace="ml", name="chat", type="MODIFIED", body=kopf.Body({"metadata": {"uid": "u-new"}}))

@@ -2,8 +2,8 @@
 
 Any watch event of a FineTuneJob (creation, a spec change, the initial listing after a
 restart) except the one its own status write caused, a periodic timer while the trainer runs
-(live progress, stall detection, cost), a slow one while the job waits on its children
-(``IDLE_RESYNC_SECONDS`` without any event), and any change of a child Job or pod (found by the
+(live progress, stall detection, cost), a requeue while the job waits on its children
+(``IDLE_RESYNC_SECONDS`` without a reconcile), and any change of a child Job or pod (found by the
 ``kubetune.io/finetunejob`` label) call :meth:`Reconciler.reconcile` with the job's namespace
 and name; a failed reconcile is retried with backoff (:class:`serial.Retry`). Only watching handlers: kopf's
 create/update/resume handlers would PATCH a diff-base annotation onto every job, and on a small
@@ -27,9 +27,10 @@ PLURAL = "finetunejobs"
 # Phases in which the trainer runs: the timer reads its progress, cost and stalls. Earlier
 # phases move on child Job and pod events alone, so idle or queued jobs cost no API calls.
 RUNNING_PHASES = frozenset({"Training", "Evaluating", "Exporting"})
-# Phases that move on child events alone (a job with no status yet counts as Pending). Should an
-# event be lost or handled out of order, a job there is reconciled once it has seen no event for
-# this long: a lost event costs a minute, never a job that waits forever.
+# Phases that move on child events alone. Should an event be lost or handled out of order, a job
+# there is reconciled again once no reconcile has run for this long (serial.Retry's requeue, not
+# a kopf timer: those add a finalizer, a PATCH per new job): a lost event costs a minute, never a
+# job that waits forever.
 WAITING_PHASES = frozenset({"Pending", "Validating"})
 IDLE_RESYNC_SECONDS = 60.0
 
@@ -38,8 +39,12 @@ def _running(body: kopf.Body, **_: Any) -> bool:
     return (body.get("status") or {}).get("phase") in RUNNING_PHASES
 
 
-def _waiting(body: kopf.Body, **_: Any) -> bool:
-    return (body.get("status") or {}).get("phase", "Pending") in WAITING_PHASES
+def requeue_after(decision: object) -> float | None:
+    """Seconds after which to reconcile a job again when nothing else has: set while the job
+    waits on its children (:data:`WAITING_PHASES`)."""
+    if isinstance(decision, decide.Decision) and decision.status.phase in WAITING_PHASES:
+        return IDLE_RESYNC_SECONDS
+    return None
 
 
 def just_created(type: str | None, obj: object) -> dict[str, Any] | None:
@@ -57,20 +62,14 @@ def _preflight_pending(job: kopf.Body) -> bool:
     return observe.job_outcome(dict(job))[0] in ("active", "suspended")
 
 
-def register(
-    registry: kopf.OperatorRegistry,
-    reconciler: Reconciler,
-    *,
-    resync_seconds: float,
-    idle_resync_seconds: float = IDLE_RESYNC_SECONDS,
-) -> None:
+def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_seconds: float) -> None:
     """Register every handler of the controller into ``registry``."""
 
     def run(namespace: str | None, name: str | None, new_object: dict[str, Any] | None = None) -> None:
         if namespace and name:
             retry.call(namespace, name, new_object=new_object)
 
-    retry = serial.Retry(reconciler.reconcile, kind="FineTuneJob")
+    retry = serial.Retry(reconciler.reconcile, kind="FineTuneJob", requeue=requeue_after)
 
     # One watching handler instead of kopf's create/update/resume: those store a diff-base
     # annotation (an extra PATCH and watch event per change) and add nothing a level-based
@@ -101,18 +100,6 @@ def register(
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=resync_seconds, when=_running, registry=registry)
     def resync(namespace: str | None, name: str | None, **_: Any) -> None:
-        run(namespace, name)
-
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        PLURAL,
-        interval=idle_resync_seconds,
-        idle=idle_resync_seconds,
-        when=_waiting,
-        registry=registry,
-    )
-    def idle_resync(namespace: str | None, name: str | None, **_: Any) -> None:
         run(namespace, name)
 
     children: dict[str, Any] = {
