@@ -231,7 +231,7 @@ def test_a_job_waiting_on_its_children_is_reconciled_again_after_a_minute_withou
     monkeypatch: Any,
 ) -> None:
     # a lost or mis-ordered child event must not leave a job in Validating or Pending forever
-    kube, rec = world()
+    _, rec = world()
     decision = rec.reconcile(NS, "ft", new_object=ftj())
     assert decision is not None and decision.status.phase == "Validating"
     assert handlers.requeue_after(decision) == handlers.IDLE_RESYNC_SECONDS == 60.0
