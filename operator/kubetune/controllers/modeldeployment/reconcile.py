@@ -444,6 +444,9 @@ class Reconciler:
                     kubetune_image=self.settings.kubetune_image,
                     insecure_registries=self.settings.insecure_registries,
                     adapter_resources=resolved.resources,
+                    serving_compute=self.settings.serving_compute,
+                    pull_compute=self.settings.pull_compute,
+                    verifier_compute=self.settings.verifier_compute,
                 )
                 if self.kube.create(manifest) is None:
                     # its name exists but no Deployment of ours has it (see _deployments)
