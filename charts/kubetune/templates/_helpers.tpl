@@ -101,7 +101,8 @@ No secrets: trainer and TGI pods read them through env/volumes; the operator nev
   verbs: ["get", "create"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  # list/watch: the Job controller's FailedCreate Events say why a child Job has no pods
+  verbs: ["create", "patch", "list", "watch"]
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "create", "patch"]

@@ -23,7 +23,6 @@ def parse(value: int | str) -> Fraction:
         raise ValueError(f"{value!r} is not a Kubernetes quantity; write e.g. 4, '500m', '16Gi' or '1.5'")
     number, suffix = Fraction(match.group(1)), match.group(2) or ""
     if suffix in _BINARY:
-        return number * 2 ** _BINARY[suffix]
-    if suffix[:1] in "eE" and suffix:
-        return number * Fraction(10) ** int(suffix[1:])
-    return number * Fraction(10) ** _DECIMAL[suffix]
+        return number * Fraction(2 ** _BINARY[suffix])
+    exponent = int(suffix[1:]) if suffix[:1] in ("e", "E") else _DECIMAL[suffix]
+    return number * Fraction(10**exponent) if exponent >= 0 else number / Fraction(10**-exponent)

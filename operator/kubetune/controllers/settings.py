@@ -215,7 +215,16 @@ class Settings:
                 env.get("KUBETUNE_PROMETHEUS_TIMEOUT", ""), "KUBETUNE_PROMETHEUS_TIMEOUT", 5.0
             ),
             cache_claim=env.get("KUBETUNE_CACHE_CLAIM") or None,
-            **_compute_from_env(env),
+            preflight_cpu=_amount(env, "preflight_cpu"),
+            preflight_memory=_amount(env, "preflight_memory"),
+            trainer_cpu=_amount(env, "trainer_cpu"),
+            trainer_memory=_amount(env, "trainer_memory"),
+            serving_cpu=_amount(env, "serving_cpu"),
+            serving_memory=_amount(env, "serving_memory"),
+            pull_cpu=_amount(env, "pull_cpu"),
+            pull_memory=_amount(env, "pull_memory"),
+            verifier_cpu=_amount(env, "verifier_cpu"),
+            verifier_memory=_amount(env, "verifier_memory"),
         )
 
     @property
@@ -260,9 +269,7 @@ _COMPUTE_ENV = (
 )
 
 
-def _compute_from_env(env: dict[str, str]) -> dict[str, str]:
-    defaults = Settings()
-    return {
-        attr: _quantity(env, name, chart_value, str(getattr(defaults, attr)))
-        for attr, name, chart_value in _COMPUTE_ENV
-    }
+def _amount(env: dict[str, str], attr: str) -> str:
+    """The setting ``attr`` from its environment variable, else its default."""
+    name, chart_value = next((n, c) for a, n, c in _COMPUTE_ENV if a == attr)
+    return _quantity(env, name, chart_value, str(getattr(Settings, attr)))

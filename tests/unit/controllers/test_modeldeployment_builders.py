@@ -264,4 +264,6 @@ def test_serving_probes_ask_three_different_questions() -> None:
     assert ready["httpGet"]["path"] == "/health"
     # liveness never asks /health: a slow, busy server is taken out of rotation, not restarted
     assert "httpGet" not in live and live["tcpSocket"] == {"port": "http"}
-    assert live["periodSeconds"] * live["failureThreshold"] > ready["periodSeconds"] * ready["failureThreshold"]
+    assert (
+        live["periodSeconds"] * live["failureThreshold"] > ready["periodSeconds"] * ready["failureThreshold"]
+    )
