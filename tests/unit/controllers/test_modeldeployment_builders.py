@@ -153,6 +153,7 @@ def test_children_match_golden() -> None:
         builders.deployment(mdep, "stable1", "stable", 4, {"bot": DIGEST}),
         builders.deployment(mdep, "canary1", "canary", 1, {"bot": DIGEST2}),
         builders.service(mdep),
+        builders.pod_disruption_budget(mdep),
         builders.service(mdep, "canary", "canary1"),
         builders.http_route(mdep, 20),
     ]

@@ -311,6 +311,21 @@ def deployment(
         "volumes": volumes,
         "terminationGracePeriodSeconds": 90,
     }
+    # replicas of a revision on different nodes when the scheduler can: one drain or node
+    # failure then takes one replica, not all (soft: GPU nodes are scarce, packing wins)
+    pod["affinity"] = {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {LABEL_MDEP: _name(mdep), LABEL_REVISION: rev}},
+                    },
+                }
+            ]
+        }
+    }
     if res.node_selector:
         pod["nodeSelector"] = dict(sorted(res.node_selector.items()))
     if res.tolerations:
@@ -391,6 +406,17 @@ def service(mdep: ModelDeployment, track: Track | None = None, rev: str | None =
             "selector": selector,
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
         },
+    }
+
+
+def pod_disruption_budget(mdep: ModelDeployment) -> Manifest:
+    """Voluntary disruptions (node drains, cluster upgrades) evict the serving pods one at a
+    time, whatever their revision: the others keep answering while it starts elsewhere."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(mdep, _name(mdep), labels(mdep)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {LABEL_MDEP: _name(mdep)}}},
     }
 
 

@@ -496,6 +496,7 @@ class Reconciler:
         a promoted revision scales up to full size).
         """
         self._apply(builders.service(mdep))
+        self._apply(builders.pod_disruption_budget(mdep))
         if not gateway or new.stable_revision is None:
             return None
         self._apply(builders.service(mdep, "stable", stable_rev or new.stable_revision))
