@@ -17,8 +17,13 @@
 #      the tenant proxy the Prometheus tenancy tests (tests/integration/security) put in front of
 #      the test Prometheus. Not fatal: without it those tests skip, unless
 #      KUBETUNE_REQUIRE_PROMETHEUS is set (hack/test.sh sets it).
+#   7. kube-score, built from Go modules into ~/.cache/kubetune (hack/build-kube-score.sh), the
+#      manifest linter `make lint` runs over the chart and the operator's manifests
+#      (hack/kube-score-lint.py). Not fatal: without it that step skips, unless
+#      KUBETUNE_REQUIRE_KUBE_SCORE is set.
 # Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1 /
-# KUBETUNE_SKIP_HELM_BUILD=1 / KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 skip those phases.
+# KUBETUNE_SKIP_HELM_BUILD=1 / KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 /
+# KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 skip those phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,4 +99,12 @@ if [[ "${KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD:-0}" != 1 ]]; then
     echo "==> setup: WARNING: hack/build-prom-label-proxy.sh failed; the Prometheus tenancy tests will skip (or fail under KUBETUNE_REQUIRE_PROMETHEUS)" >&2
   fi
   phase_done "prom-label-proxy"
+fi
+
+if [[ "${KUBETUNE_SKIP_KUBE_SCORE_BUILD:-0}" != 1 ]]; then
+  phase "kube-score (Go build, cached by version)"
+  if ! hack/build-kube-score.sh >/dev/null; then
+    echo "==> setup: WARNING: hack/build-kube-score.sh failed; make lint skips kube-score (or fails under KUBETUNE_REQUIRE_KUBE_SCORE)" >&2
+  fi
+  phase_done "kube-score"
 fi
