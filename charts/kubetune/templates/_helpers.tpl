@@ -110,3 +110,16 @@ No secrets: trainer and TGI pods read them through env/volumes; the operator nev
   resources: ["httproutes"]
   verbs: ["get", "create", "patch"]
 {{- end }}
+
+{{/* One NetworkPolicy egress rule to `.to` on `.ports`; nothing when `.to` is empty (an empty
+`to` would allow every destination). */}}
+{{- define "kubetune.egressRule" }}
+{{- if .to }}
+    - to:
+        {{- toYaml .to | nindent 8 }}
+      {{- with .ports }}
+      ports:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
+{{- end }}
