@@ -96,7 +96,7 @@ def test_the_namespace_refuses_what_a_governed_cluster_refuses(kube: Kube, gover
         kube.create(pods, _pod(cpu="10", memory="1Gi"))
     unrestricted = _pod(cpu="1", memory="1Gi")
     del unrestricted["spec"]["containers"][0]["securityContext"]
-    with pytest.raises(Exception, match="violates PodSecurity .*restricted"):
+    with pytest.raises(Exception, match=r"violates PodSecurity .*restricted"):
         kube.create(pods, unrestricted)
     with pytest.raises(Exception, match="exceeded quota: team"):
         kube.create(pods, _pod(cpu="1", memory="1Gi", **{"nvidia.com/gpu": "3"}))
