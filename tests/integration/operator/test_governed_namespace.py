@@ -155,3 +155,38 @@ def test_a_job_that_needs_more_gpus_than_the_quota_allows_fails_naming_the_quota
         30,
         "training Job deleted",
     )
+
+
+def test_a_quota_too_small_for_the_preflight_fails_the_job_while_validating(
+    kube: Kube, governed: str, data_pvc: Path, operator: kubetune_operator.Operator
+) -> None:
+    """The preflight Job's own updates wake nothing while it runs; the Job controller's
+    FailedCreate Event does."""
+    ns = governed
+    kube.create(
+        f"/api/v1/namespaces/{ns}/resourcequotas",
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "tiny"},
+            "spec": {"hard": {"requests.cpu": "500m"}},
+        },
+    )
+    wait_for(
+        lambda: (kube.get(f"/api/v1/namespaces/{ns}/resourcequotas/tiny").get("status") or {}).get("used"),
+        30,
+        "quota tiny counted",
+    )
+    kube.create(FTJ.format(ns=ns), lora_job("small"))
+    obj = wait_for(lambda: phase_is(kube, ns, "small", "Succeeded", "Failed"), 120, "small refused")
+    failed = condition(obj, "Failed")
+    assert failed is not None and failed["reason"] == "QuotaExceeded", dump(obj)
+    assert f"ResourceQuota tiny in namespace {ns} allows requests.cpu=500m" in failed["message"]
+    assert "resourceDefaults.preflight.cpu" in failed["message"], failed
+    assert obj["status"].get("preflight") is None
+    preflights = f"/apis/batch/v1/namespaces/{ns}/jobs"
+    wait_for(
+        lambda: not kube.list(preflights, labelSelector="kubetune.io/component=preflight"),
+        30,
+        "preflight deleted",
+    )
