@@ -15,7 +15,7 @@ setup: ## install Debian packages, the .venv and the test control plane (idempot
 
 .PHONY: setup-python
 setup-python: ## only the .venv (enough for local mode and the quickstart)
-	@KUBETUNE_SKIP_APT=1 KUBETUNE_SKIP_CONTROL_PLANE=1 KUBETUNE_SKIP_PROMETHEUS_BUILD=1 KUBETUNE_SKIP_HELM_BUILD=1 KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 hack/setup.sh
+	@KUBETUNE_SKIP_APT=1 KUBETUNE_SKIP_CONTROL_PLANE=1 KUBETUNE_SKIP_PROMETHEUS_BUILD=1 KUBETUNE_SKIP_HELM_BUILD=1 KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 hack/setup.sh
 
 .PHONY: quickstart
 quickstart: setup-python ## local LoRA fine-tune of a tiny demo model on CPU: dataset, model, kubetune run
@@ -31,6 +31,10 @@ control-plane: ## build (or reuse) kube-apiserver, controller-manager, scheduler
 helm: ## build (or reuse) the helm CLI the chart tests use (~/.cache/kubetune/helm)
 	@hack/build-helm.sh
 
+.PHONY: kube-score
+kube-score: ## build (or reuse) the kube-score manifest linter make lint runs (~/.cache/kubetune/kube-score)
+	@hack/build-kube-score.sh
+
 .PHONY: generate
 generate: ## regenerate crds/ and charts/kubetune/crds/ from the API models
 	$(PY) -m kubetune.crdgen
@@ -40,12 +44,13 @@ check-generated: ## fail if crds/ or charts/kubetune/crds/ drifted from the API 
 	$(PY) -m kubetune.crdgen --check
 
 .PHONY: lint
-lint: ## ruff (lint + format check), mypy strict, import-linter contracts, generated files
+lint: ## ruff (lint + format check), mypy strict, import-linter contracts, generated files, kube-score
 	$(PY) -m ruff check operator tests benchmarks
 	$(PY) -m ruff format --check operator tests benchmarks
 	$(PY) -m mypy
 	.venv/bin/lint-imports
 	$(PY) -m kubetune.crdgen --check
+	$(PY) hack/kube-score-lint.py
 
 .PHONY: test
 test: setup ## run every test level (unit, trainer, integration, e2e) after setup

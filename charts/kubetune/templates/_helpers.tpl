@@ -93,6 +93,9 @@ No secrets: trainer and TGI pods read them through env/volumes; the operator nev
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "create", "patch"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "create", "patch"]
 - apiGroups: [""]
   resources: ["configmaps", "serviceaccounts"]
   verbs: ["get", "create"]
@@ -101,8 +104,22 @@ No secrets: trainer and TGI pods read them through env/volumes; the operator nev
   verbs: ["get", "create"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  # list/watch: the Job controller's FailedCreate Events say why a child Job has no pods
+  verbs: ["create", "patch", "list", "watch"]
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "create", "patch"]
+{{- end }}
+
+{{/* One NetworkPolicy egress rule to `.to` on `.ports`; nothing when `.to` is empty (an empty
+`to` would allow every destination). */}}
+{{- define "kubetune.egressRule" }}
+{{- if .to }}
+    - to:
+        {{- toYaml .to | nindent 8 }}
+      {{- with .ports }}
+      ports:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
 {{- end }}

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from kubetune.api.contract import pod
+from kubetune.controllers import quantities
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/kubetune/trainer:0.1.0"
 DEFAULT_KUBETUNE_IMAGE = "ghcr.io/kubetune/kubetune:0.1.0"
@@ -71,6 +73,44 @@ def check_prometheus_url(value: str, env_name: str, chart_value: str) -> str | N
     return url
 
 
+def _quantity(env: dict[str, str], name: str, chart_value: str, default: str) -> str:
+    """A positive resource quantity from ``env[name]``, or ``default`` when unset."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        positive = quantities.parse(value) > 0
+    except ValueError:
+        positive = False
+    if not positive:
+        raise SettingsError(
+            f"{name} (chart value {chart_value}) is {value!r}, not a positive Kubernetes quantity; "
+            f"write e.g. {default!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Compute:
+    """CPU and memory a container requests and is limited to (requests equal limits, so a
+    ResourceQuota on requests or on limits counts the same amounts and the pod is Guaranteed)."""
+
+    cpu: int | str
+    memory: int | str
+
+    def manifest(self, extra: dict[str, int | str] | None = None) -> dict[str, Any]:
+        """``resources`` of a container: these amounts plus ``extra`` (e.g. nvidia.com/gpu)."""
+        amounts: dict[str, int | str] = {"cpu": self.cpu, "memory": self.memory, **(extra or {})}
+        return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+DEFAULT_SERVING = Compute("2", "8Gi")
+# Init containers cost nothing extra: a pod counts the larger of its biggest init container
+# and the sum of its other containers, so a pull may hash at a full core.
+DEFAULT_PULL = Compute("1", "1Gi")
+DEFAULT_VERIFIER = Compute("100m", "256Mi")
+
+
 def _seconds(value: str, env_name: str, default: float) -> float:
     if not value.strip():
         return default
@@ -96,6 +136,17 @@ class Settings:
     insecure_registries: tuple[str, ...] = ()
     preflight_cpu: str = "1"
     preflight_memory: str = "2Gi"
+    # Containers whose spec leaves cpu or memory unset get these, so that a namespace whose
+    # ResourceQuota covers cpu or memory admits them (the API server refuses a pod without).
+    trainer_cpu: str = "4"
+    trainer_memory: str = "16Gi"
+    serving_cpu: int | str = DEFAULT_SERVING.cpu
+    serving_memory: int | str = DEFAULT_SERVING.memory
+    # the ModelDeployment pods' pull init containers and verifier sidecar (kubetune's own CLI)
+    pull_cpu: int | str = DEFAULT_PULL.cpu
+    pull_memory: int | str = DEFAULT_PULL.memory
+    verifier_cpu: int | str = DEFAULT_VERIFIER.cpu
+    verifier_memory: int | str = DEFAULT_VERIFIER.memory
     termination_grace_seconds: int = 300
     torchrun_port: int = 29500
     # complete checkpoints the trainer keeps on disk (--keep-checkpoints); status lists as many
@@ -152,7 +203,29 @@ class Settings:
                 env.get("KUBETUNE_PROMETHEUS_TIMEOUT", ""), "KUBETUNE_PROMETHEUS_TIMEOUT", 5.0
             ),
             cache_claim=env.get("KUBETUNE_CACHE_CLAIM") or None,
+            preflight_cpu=_amount(env, "preflight_cpu"),
+            preflight_memory=_amount(env, "preflight_memory"),
+            trainer_cpu=_amount(env, "trainer_cpu"),
+            trainer_memory=_amount(env, "trainer_memory"),
+            serving_cpu=_amount(env, "serving_cpu"),
+            serving_memory=_amount(env, "serving_memory"),
+            pull_cpu=_amount(env, "pull_cpu"),
+            pull_memory=_amount(env, "pull_memory"),
+            verifier_cpu=_amount(env, "verifier_cpu"),
+            verifier_memory=_amount(env, "verifier_memory"),
         )
+
+    @property
+    def serving_compute(self) -> Compute:
+        return Compute(self.serving_cpu, self.serving_memory)
+
+    @property
+    def pull_compute(self) -> Compute:
+        return Compute(self.pull_cpu, self.pull_memory)
+
+    @property
+    def verifier_compute(self) -> Compute:
+        return Compute(self.verifier_cpu, self.verifier_memory)
 
     def registry_target(self, repository: str | None, namespace: str | None, name: str) -> str | None:
         """Where a job pushes: its own ``spec.output.repository``, else
@@ -163,3 +236,24 @@ class Settings:
         if not self.default_registry:
             return None
         return f"{self.default_registry}/{namespace or 'default'}/{name}"
+
+
+# (setting, environment variable, chart value) of every resource amount the operator fills in
+_COMPUTE_ENV = (
+    ("preflight_cpu", "KUBETUNE_PREFLIGHT_CPU", "resourceDefaults.preflight.cpu"),
+    ("preflight_memory", "KUBETUNE_PREFLIGHT_MEMORY", "resourceDefaults.preflight.memory"),
+    ("trainer_cpu", "KUBETUNE_TRAINER_CPU", "resourceDefaults.trainer.cpu"),
+    ("trainer_memory", "KUBETUNE_TRAINER_MEMORY", "resourceDefaults.trainer.memory"),
+    ("serving_cpu", "KUBETUNE_SERVING_CPU", "resourceDefaults.serving.cpu"),
+    ("serving_memory", "KUBETUNE_SERVING_MEMORY", "resourceDefaults.serving.memory"),
+    ("pull_cpu", "KUBETUNE_PULL_CPU", "resourceDefaults.pull.cpu"),
+    ("pull_memory", "KUBETUNE_PULL_MEMORY", "resourceDefaults.pull.memory"),
+    ("verifier_cpu", "KUBETUNE_VERIFIER_CPU", "resourceDefaults.verifier.cpu"),
+    ("verifier_memory", "KUBETUNE_VERIFIER_MEMORY", "resourceDefaults.verifier.memory"),
+)
+
+
+def _amount(env: dict[str, str], attr: str) -> str:
+    """The setting ``attr`` from its environment variable, else its default."""
+    name, chart_value = next((n, c) for a, n, c in _COMPUTE_ENV if a == attr)
+    return _quantity(env, name, chart_value, str(getattr(Settings, attr)))

@@ -102,6 +102,7 @@ def test_defaults_render_a_cluster_wide_operator_with_two_electing_replicas(helm
             "Secret",  # the webhook's serving certificate
             "ValidatingWebhookConfiguration",
             "Deployment",
+            "PodDisruptionBudget",  # one replica at a time in a drain
         ]
     ), kinds
     (dep,) = by_kind(docs, "Deployment")

@@ -243,3 +243,23 @@ def test_the_adapter_shows_a_presigned_dataset_url_without_its_signature() -> No
     assert adapter["spec"]["dataset"]["uri"] == "https://bucket.example.com/data/train.jsonl"
     assert "secret123" not in yaml.safe_dump(adapter) and "AKIA" not in yaml.safe_dump(adapter)
     assert adapter["spec"]["sourceJob"]["uid"] == "0000-1111"
+
+
+def test_every_pod_requests_and_is_limited_to_cpu_and_memory() -> None:
+    """A namespace whose ResourceQuota covers cpu or memory refuses pods that leave them out:
+    the spec's amounts win, the operator's defaults fill the rest, requests equal limits."""
+    settings = Settings(trainer_cpu="6", trainer_memory="40Gi", preflight_cpu="500m", preflight_memory="1Gi")
+    for case, job in CASES.items():
+        for child in [*builders.children(job, settings), builders.training_job(job, settings)]:
+            if child["kind"] != "Job":
+                continue
+            for c in child["spec"]["template"]["spec"]["containers"]:
+                res = c["resources"]
+                assert res["requests"] == res["limits"], (case, c["name"])
+                assert {"cpu", "memory"} <= set(res["limits"]), (case, c["name"])
+    trainer = builders.training_job(CASES["single-node-cpu"], settings)["spec"]["template"]["spec"]
+    assert trainer["containers"][0]["resources"]["limits"] == {"cpu": "6", "memory": "40Gi"}
+    gpu = builders.training_job(CASES["gpu"], settings)["spec"]["template"]["spec"]
+    assert gpu["containers"][0]["resources"]["limits"] == {"cpu": 8, "memory": "32Gi", "nvidia.com/gpu": 2}
+    preflight = builders.preflight_job(CASES["gpu"], settings)["spec"]["template"]["spec"]
+    assert preflight["containers"][0]["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}

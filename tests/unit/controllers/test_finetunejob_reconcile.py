@@ -40,6 +40,7 @@ class FakeKube:
         self.calls: list[tuple[str, str]] = []
         self.version = 100
         self._lock = threading.Lock()
+        self.events: list[Obj] = []  # core/v1 Events the fake API server holds
 
     def _url(self, obj: Obj) -> str:
         meta = obj["metadata"]
@@ -54,9 +55,17 @@ class FakeKube:
         obj = self.objects.get(url)
         return copy.deepcopy(obj) if obj is not None else None
 
-    def list(self, url: str, labelSelector: str = "") -> list[Obj]:
+    def list(self, url: str, labelSelector: str = "", fieldSelector: str = "") -> list[Obj]:
         self.calls.append(("LIST", url))
-        return []
+        if not url.endswith("/events"):
+            return []
+        wanted = dict(kv.split("=", 1) for kv in fieldSelector.split(",") if kv)
+        fields = {"involvedObject.uid": lambda e: e["involvedObject"]["uid"], "reason": lambda e: e["reason"]}
+        return [copy.deepcopy(e) for e in self.events if all(fields[k](e) == v for k, v in wanted.items())]
+
+    def delete(self, url: str) -> None:
+        self.calls.append(("DELETE", url))
+        self.objects.pop(url, None)
 
     def create(self, obj: Obj) -> Obj | None:
         url = self._url(obj)
@@ -421,7 +430,7 @@ class PodsKube(FakeKube):
         self.pods: list[Obj] = []
         self.logs_read: list[str] = []
 
-    def list(self, url: str, labelSelector: str = "") -> list[Obj]:
+    def list(self, url: str, labelSelector: str = "", fieldSelector: str = "") -> list[Obj]:
         self.calls.append(("LIST", url))
         if not url.endswith("/pods"):
             return []
@@ -497,3 +506,70 @@ def test_a_job_is_just_created_while_its_status_is_absent_or_the_crd_default() -
     # listed after a restart: the operator has written its status, children may exist
     assert handlers.just_created("ADDED", {**body, "status": {"observedGeneration": 1}}) is None
     assert handlers.just_created("MODIFIED", body) is None
+
+
+PREFLIGHT_JOB = kubeclient.path("batch/v1", "Job", NS, PRE)
+QUOTA_TOO_SMALL = (
+    'Error creating: pods "ft-preflight-abcde" is forbidden: exceeded quota: team, requested: '
+    "requests.cpu=1, used: requests.cpu=0, limited: requests.cpu=500m"
+)
+
+
+def _refused_preflight(kube: FakeKube, message: str, *, active: int = 0) -> None:
+    """The preflight Job exists and the Job controller recorded a FailedCreate Event on it."""
+    kube.objects[URL]["spec"]["suspend"] = False
+    kube.objects[URL]["status"] = {"phase": "Validating"}
+    kube.objects[PREFLIGHT_JOB] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": PRE,
+            "namespace": NS,
+            "uid": "j-pre",
+            "ownerReferences": [{"uid": "u-ft"}],
+        },
+        "spec": {},
+        "status": {"active": active} if active else {},
+    }
+    kube.events.append(
+        {
+            "involvedObject": {"kind": "Job", "name": PRE, "uid": "j-pre"},
+            "reason": "FailedCreate",
+            "message": message,
+            "lastTimestamp": "2026-12-07T22:00:00Z",
+        }
+    )
+
+
+def test_a_quota_below_what_the_preflight_needs_fails_the_job_and_deletes_the_preflight() -> None:
+    kube, rec = world()
+    _refused_preflight(kube, QUOTA_TOO_SMALL)
+    decision = rec.reconcile(NS, "ft")
+    assert decision is not None and decision.status.phase == "Failed"
+    failed = next(c for c in decision.status.conditions if c.type == "Failed")
+    assert failed.reason == "QuotaExceeded"
+    assert "ResourceQuota team in namespace ml allows requests.cpu=500m" in failed.message
+    assert "resourceDefaults.preflight.cpu" in failed.message
+    assert ("DELETE", PREFLIGHT_JOB) in kube.calls and PREFLIGHT_JOB not in kube.objects
+
+
+def test_a_quota_used_up_by_others_is_a_condition_while_the_job_waits() -> None:
+    kube, rec = world()
+    _refused_preflight(
+        kube, QUOTA_TOO_SMALL.replace("used: requests.cpu=0", "used: requests.cpu=2").replace("500m", "2")
+    )
+    decision = rec.reconcile(NS, "ft")
+    assert decision is not None and decision.status.phase == "Validating"
+    scheduled = next(c for c in decision.status.conditions if c.type == "Scheduled")
+    assert (scheduled.status, scheduled.reason) == ("False", "QuotaExceeded")
+    assert scheduled.message.startswith("waiting for ResourceQuota team in namespace ml")
+    assert PREFLIGHT_JOB in kube.objects
+
+
+def test_events_are_not_read_once_the_job_has_its_pods() -> None:
+    """An old FailedCreate Event outlives the refusal by an hour; a Job with pods ignores it."""
+    kube, rec = world()
+    _refused_preflight(kube, QUOTA_TOO_SMALL, active=1)
+    decision = rec.reconcile(NS, "ft")
+    assert decision is not None and decision.status.phase == "Validating"
+    assert not [url for verb, url in kube.calls if verb == "LIST" and url.endswith("/events")]

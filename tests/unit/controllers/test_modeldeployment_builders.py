@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from kubetune.api.v1alpha1 import ModelDeployment
 from kubetune.controllers.modeldeployment import builders
+from kubetune.controllers.settings import Compute
 
 GOLDEN = Path(__file__).parent / "golden"
 DIGEST = "oci://registry.test/ml/bot@sha256:" + "a" * 64
@@ -152,6 +153,7 @@ def test_children_match_golden() -> None:
         builders.deployment(mdep, "stable1", "stable", 4, {"bot": DIGEST}),
         builders.deployment(mdep, "canary1", "canary", 1, {"bot": DIGEST2}),
         builders.service(mdep),
+        builders.pod_disruption_budget(mdep),
         builders.service(mdep, "canary", "canary1"),
         builders.http_route(mdep, 20),
     ]
@@ -227,3 +229,42 @@ def test_every_container_passes_the_restricted_pod_security_standard() -> None:
     assert by_name["verifier"]["securityContext"]["readOnlyRootFilesystem"] is True
     allowed = {"emptyDir", "secret", "persistentVolumeClaim", "configMap"}
     assert all(set(v) - {"name"} <= allowed for v in pod["volumes"])
+
+
+def test_every_container_requests_and_is_limited_to_cpu_and_memory() -> None:
+    """A namespace whose ResourceQuota covers cpu or memory refuses a pod with a container that
+    leaves them out; the operator's defaults fill what the spec does not say."""
+    mdep = make(baseModel={"uri": "oci://registry.test/ml/base@sha256:" + "b" * 64})
+    pod = builders.deployment(
+        mdep,
+        "r",
+        "stable",
+        1,
+        {"bot": DIGEST},
+        serving_compute=Compute("3", "12Gi"),
+        pull_compute=Compute("2", "2Gi"),
+        verifier_compute=Compute("50m", "128Mi"),
+    )["spec"]["template"]["spec"]
+    by_name = {c["name"]: c for c in [*pod["initContainers"], *pod["containers"]]}
+    assert set(by_name) == {"pull-base-model", "pull-adapter-bot", "tgi", "verifier"}
+    for name, c in by_name.items():
+        res = c["resources"]
+        assert res["requests"] == res["limits"], name
+        assert {"cpu", "memory"} <= set(res["requests"]), name
+    assert by_name["pull-adapter-bot"]["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+    assert by_name["verifier"]["resources"]["limits"] == {"cpu": "50m", "memory": "128Mi"}
+    # the spec's memory and gpus win; its unset cpu comes from the operator's default
+    assert by_name["tgi"]["resources"]["limits"] == {"cpu": "3", "memory": "24Gi", "nvidia.com/gpu": 1}
+
+
+def test_serving_probes_ask_three_different_questions() -> None:
+    tgi = _pod(make(verification={"timeout": "15m"}))["containers"][0]
+    startup, ready, live = tgi["startupProbe"], tgi["readinessProbe"], tgi["livenessProbe"]
+    # model load may take the whole verification timeout before liveness starts counting
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 15 * 60
+    assert ready["httpGet"]["path"] == "/health"
+    # liveness never asks /health: a slow, busy server is taken out of rotation, not restarted
+    assert "httpGet" not in live and live["tcpSocket"] == {"port": "http"}
+    assert (
+        live["periodSeconds"] * live["failureThreshold"] > ready["periodSeconds"] * ready["failureThreshold"]
+    )

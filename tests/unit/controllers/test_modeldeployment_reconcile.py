@@ -524,3 +524,28 @@ def test_a_deployment_that_copies_the_labels_is_never_scaled_or_deleted(world: W
         world.pass_()
     stored = world.kube.objects[kubeclient.path("apps/v1", "Deployment", NS, "impostor")]
     assert stored["spec"]["replicas"] == 3 and world.status["phase"] == "Healthy"
+
+
+def test_pods_the_api_server_refuses_are_named_in_the_available_condition(world: World) -> None:
+    """The ReplicaSet retries for ever; its ReplicaFailure condition, copied to the Deployment,
+    says why (here a quota whose hard limit is below one pod's GPUs)."""
+    world.pass_()
+    (dep,) = world.deployments().values()
+    url = kubeclient.path("apps/v1", "Deployment", NS, dep["metadata"]["name"])
+    world.kube.objects[url]["status"] = {
+        "conditions": [
+            {
+                "type": "ReplicaFailure",
+                "status": "True",
+                "reason": "FailedCreate",
+                "message": 'pods "bot-x" is forbidden: exceeded quota: team, requested: '
+                "requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=0, limited: requests.nvidia.com/gpu=0",
+            }
+        ]
+    }
+    world.pass_()
+    assert world.status["phase"] == "Pending"
+    available = next(c for c in world.status["conditions"] if c["type"] == "Available")
+    assert (available["status"], available["reason"]) == ("False", "QuotaExceeded")
+    assert "ResourceQuota team in namespace" in available["message"]
+    assert "lower spec.resources.gpus" in available["message"]

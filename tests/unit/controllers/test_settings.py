@@ -56,3 +56,21 @@ def test_plain_http_is_a_list_of_hosts_never_every_host() -> None:
         with pytest.raises(SettingsError) as err:
             Settings.from_env({"KUBETUNE_REGISTRY_INSECURE": everything})
         assert "registry.insecureHosts" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resource_defaults_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"KUBETUNE_TRAINER_CPU": "12", "KUBETUNE_TRAINER_MEMORY": "96Gi", "KUBETUNE_VERIFIER_CPU": "50m"}
+    )
+    assert (settings.trainer_cpu, settings.trainer_memory) == ("12", "96Gi")
+    assert settings.verifier_compute.cpu == "50m"
+    assert settings.serving_compute == Settings().serving_compute
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-1", "4 cores"])
+def test_a_resource_default_that_is_not_a_positive_quantity_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"KUBETUNE_SERVING_MEMORY": value})
+    message = str(err.value)
+    assert "KUBETUNE_SERVING_MEMORY" in message and "resourceDefaults.serving.memory" in message
+    assert "\n" not in message

@@ -95,6 +95,13 @@ class Reason:
     DRY_RUN_COMPLETE = "DryRunComplete"
     INVALID_SPEC = "InvalidSpec"  # also: the API server refused a child built from the spec (422)
     FOREIGN_CHILD = "ForeignChild"  # a child's name is taken by an object this job does not own
+    # The API server refuses the pods of a child Job (controllers/refusals.py): a ResourceQuota
+    # (QuotaExceeded: a wait when others use it up, the end when its hard limit is too small), a
+    # LimitRange or Pod Security (PodsRefused: the end), anything else (PodsNotCreated: a wait).
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    PODS_REFUSED = "PodsRefused"
+    PODS_NOT_CREATED = "PodsNotCreated"
+    PODS_CREATED = "PodsCreated"
 
 
 # What the API server says when an update changes a field a run is defined by; a GitOps tool

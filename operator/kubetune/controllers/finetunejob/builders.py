@@ -30,7 +30,7 @@ from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
 from kubetune.api.v1alpha1 import names as apinames
 from kubetune.clients import download
 from kubetune.controllers import ownership
-from kubetune.controllers.settings import Settings
+from kubetune.controllers.settings import Compute, Settings
 
 Manifest = dict[str, Any]
 
@@ -275,16 +275,17 @@ def _scheduling(job: FineTuneJob) -> Manifest:
     return out
 
 
-def _trainer_resources(job: FineTuneJob) -> Manifest:
+def _trainer_resources(job: FineTuneJob, settings: Settings) -> Manifest:
+    """Requests equal to limits: the spec's cpu and memory, else the operator's defaults, so a
+    namespace whose ResourceQuota covers cpu or memory admits the pods (it refuses a pod that
+    leaves them out)."""
     res = job.spec.resources
-    amounts: dict[str, int | str] = {}
-    if res.cpu is not None:
-        amounts["cpu"] = res.cpu
-    if res.memory is not None:
-        amounts["memory"] = res.memory
-    if res.gpus_per_node:
-        amounts["nvidia.com/gpu"] = res.gpus_per_node
-    return {"requests": dict(amounts), "limits": dict(amounts)} if amounts else {}
+    gpus: dict[str, int | str] = {"nvidia.com/gpu": res.gpus_per_node} if res.gpus_per_node else {}
+    compute = Compute(
+        res.cpu if res.cpu is not None else settings.trainer_cpu,
+        res.memory if res.memory is not None else settings.trainer_memory,
+    )
+    return compute.manifest(gpus)
 
 
 def _pod_spec(job: FineTuneJob, settings: Settings, container: Manifest, *, restart: str) -> Manifest:
@@ -328,10 +329,7 @@ def preflight_job(job: FineTuneJob, settings: Settings) -> Manifest:
             "--termination-log",
             TERMINATION_LOG,
         ],
-        "resources": {
-            "requests": {"cpu": settings.preflight_cpu, "memory": settings.preflight_memory},
-            "limits": {"cpu": settings.preflight_cpu, "memory": settings.preflight_memory},
-        },
+        "resources": Compute(settings.preflight_cpu, settings.preflight_memory).manifest(),
     }
     template = {
         "metadata": {"labels": labels(job, "preflight")},
@@ -366,7 +364,7 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         "--termination-log",
         TERMINATION_LOG,
     ]
-    container: Manifest = {"name": "trainer", "resources": _trainer_resources(job)}
+    container: Manifest = {"name": "trainer", "resources": _trainer_resources(job, settings)}
     spec: Manifest = {"backoffLimit": job.spec.backoff_limit, "suspend": job.spec.suspend}
     if job.spec.active_deadline_seconds:
         spec["activeDeadlineSeconds"] = job.spec.active_deadline_seconds

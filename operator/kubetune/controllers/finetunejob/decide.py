@@ -27,7 +27,7 @@ from kubetune.api.v1alpha1.finetunejob import (
     Phase,
     Reason,
 )
-from kubetune.controllers import readiness
+from kubetune.controllers import readiness, refusals
 from kubetune.controllers.finetunejob import builders, observe
 from kubetune.controllers.settings import Settings
 
@@ -38,6 +38,7 @@ Action = Literal[
     "suspend_training",  # set the training Job's spec.suspend (checkpoint via SIGTERM, free GPUs)
     "resume_training",
     "stop_training",  # delete the training Job: a terminal outcome was recorded
+    "stop_preflight",  # delete the preflight Job: the API server will never admit its pod
     "create_adapter",
 ]
 TERMINAL: frozenset[str] = frozenset({"Succeeded", "Failed"})
@@ -57,6 +58,9 @@ WARNING_REASONS = frozenset(
         Reason.NOT_REGISTERED,
         Reason.INVALID_SPEC,
         Reason.FOREIGN_CHILD,
+        Reason.QUOTA_EXCEEDED,
+        Reason.PODS_REFUSED,
+        Reason.PODS_NOT_CREATED,
         "Unschedulable",
     }
 )
@@ -82,6 +86,10 @@ class Observed:
     foreign: str | None = None
     # What the API server said when it refused a child built from the spec (HTTP 422).
     refused: str | None = None
+    # Why the API server refuses the pods of the preflight or training Job (the Job
+    # controller's newest FailedCreate Event), read only while the Job lacks pods.
+    preflight_pods_refused: str | None = None
+    training_pods_refused: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,6 +333,8 @@ def _progress_job(b: _Builder, seen: Observed, settings: Settings, actions: list
             Reason.PREFLIGHT_RUNNING,
             f"preflight Job {n_pre} checks the dataset, template, method and budget on CPU",
         )
+        if outcome == "active":
+            _pods_refused(b, seen.preflight_pods_refused, "preflight", actions)
         return None
     if outcome == "failed":
         ended = observe.exits(seen.preflight_pods, "preflight")
@@ -479,7 +489,11 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
             f"registered Adapter {b.job.metadata.name} ({ref})",
         )
         return ref
-    # Active: scheduling, then the trainer's own phase.
+    # Active: the pods admitted, scheduled, then the trainer's own phase.
+    if seen.training_pods_refused is not None and not observe.running(pods, "trainer"):
+        b.phase("Pending")
+        _pods_refused(b, seen.training_pods_refused, "training", actions)
+        return None
     pending = observe.unschedulable(pods)
     if pending is not None and not observe.running(pods, "trainer"):
         gpu = "nvidia.com/gpu" in pending
@@ -507,6 +521,48 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
     _running_condition(b, resumed)
     _stall(b)
     return None
+
+
+def _advice_fields(job: FineTuneJob, which: Literal["preflight", "training"]) -> dict[str, str]:
+    """The spec field or chart value that sets each amount of the ``which`` pods."""
+    if which == "preflight":
+        return {
+            r: f"the preflight's {r} (chart value resourceDefaults.preflight.{r})" for r in ("cpu", "memory")
+        }
+    res = job.spec.resources
+    return {
+        "cpu": "spec.resources.cpu"
+        + ("" if res.cpu is not None else " (default: resourceDefaults.trainer.cpu)"),
+        "memory": "spec.resources.memory"
+        + ("" if res.memory is not None else " (default: resourceDefaults.trainer.memory)"),
+        "nvidia.com/gpu": "spec.resources.gpusPerNode",
+    }
+
+
+def _pods_refused(
+    b: _Builder, text: str | None, which: Literal["preflight", "training"], actions: list[Action]
+) -> None:
+    """Scheduled=False while the API server refuses the ``which`` pods; Failed when waiting
+    cannot help (a quota whose hard limit is below the job's need, a LimitRange, Pod Security).
+    Once the pods are admitted, a refusal written earlier gives way to PodsCreated."""
+    current = get_condition(b.status.conditions, ConditionType.SCHEDULED)
+    if text is None:
+        waiting = (Reason.QUOTA_EXCEEDED, Reason.PODS_NOT_CREATED)
+        if current is not None and current.status == "False" and current.reason in waiting:
+            b.cond(ConditionType.SCHEDULED, "Unknown", Reason.PODS_CREATED, f"the {which} pods were admitted")
+        return
+    count = b.job.spec.resources.num_nodes if which == "training" else 1
+    refusal = refusals.read(
+        text,
+        pods=f"the {which} pod" + ("s" if count > 1 else ""),
+        count=count,
+        namespace=b.job.metadata.namespace or "default",
+        fields=_advice_fields(b.job, which),
+    )
+    b.cond(ConditionType.SCHEDULED, "False", refusal.kind, refusal.message)
+    if refusal.permanent:
+        b.finish("Failed", ConditionType.FAILED, refusal.kind, refusal.message)
+        actions.append("stop_preflight" if which == "preflight" else "stop_training")
 
 
 def _running_condition(b: _Builder, resumed: int | None) -> None:

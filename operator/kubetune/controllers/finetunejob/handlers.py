@@ -3,8 +3,9 @@
 Any watch event of a FineTuneJob (creation, a spec change, the initial listing after a
 restart) except the one its own status write caused, a periodic timer while the trainer runs
 (live progress, stall detection, cost), a requeue while the job waits on its children
-(``IDLE_RESYNC_SECONDS`` without a reconcile), and any change of a child Job or pod (found by the
-``kubetune.io/finetunejob`` label) call :meth:`Reconciler.reconcile` with the job's namespace
+(``IDLE_RESYNC_SECONDS`` without a reconcile), any change of a child Job or pod (found by the
+``kubetune.io/finetunejob`` label) and a FailedCreate Event on a child Job (the API server
+refused its pods) call :meth:`Reconciler.reconcile` with the job's namespace
 and name; a failed reconcile is retried with backoff (:class:`serial.Retry`). Only watching handlers: kopf's
 create/update/resume handlers would PATCH a diff-base annotation onto every job, and on a small
 control plane every call counts (``benchmarks/operator``). Handlers are registered into a given
@@ -19,6 +20,7 @@ from typing import Any
 import kopf
 
 from kubetune.api.v1alpha1 import GROUP, VERSION
+from kubetune.clients import kube as kubeclient
 from kubetune.controllers import serial
 from kubetune.controllers.finetunejob import builders, decide, observe
 from kubetune.controllers.finetunejob.reconcile import Reconciler
@@ -60,6 +62,11 @@ def _preflight_pending(job: kopf.Body) -> bool:
     """A preflight Job that exists and has no outcome yet: the FineTuneJob waits on it as it
     did when the Job was created (Validating), so its status updates cannot move anything."""
     return observe.job_outcome(dict(job))[0] in ("active", "suspended")
+
+
+def _about_a_job(body: kopf.Body, **_: Any) -> bool:
+    involved = body.get("involvedObject") or {}
+    return involved.get("kind") == "Job" and involved.get("apiVersion") == "batch/v1"
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_seconds: float) -> None:
@@ -128,6 +135,22 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
         if type is None:  # the initial listing; the FineTuneJob's own listing covers it
             return
         run(namespace, labels.get(builders.LABEL_JOB))
+
+    # When the API server refuses a child Job's pods (a ResourceQuota, a LimitRange, Pod
+    # Security), the Job controller records a FailedCreate Event and retries; the Job itself
+    # does not change, so that Event is the only thing that can wake the job's reconcile.
+    @kopf.on.event(
+        "", "v1", "events", field="reason", value="FailedCreate", when=_about_a_job, registry=registry
+    )
+    def pods_refused(namespace: str | None, type: str | None, body: kopf.Body, **_: Any) -> None:
+        if type not in ("ADDED", "MODIFIED") or not namespace:
+            return  # the initial listing: the FineTuneJob's own listing covers it
+        involved = body.get("involvedObject") or {}
+        job = reconciler.kube.get(kubeclient.path("batch/v1", "Job", namespace, str(involved.get("name"))))
+        meta = (job or {}).get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if meta.get("uid") == involved.get("uid") and labels.get(builders.LABEL_MANAGED_BY) == "kubetune":
+            run(namespace, labels.get(builders.LABEL_JOB))
 
 
 __all__ = ["RUNNING_PHASES", "decide", "register"]

@@ -193,5 +193,30 @@ def running(pods: list[Obj], container: str) -> bool:
     )
 
 
+def has_pods(job: Obj | None) -> bool:
+    """Whether the Job controller reports any pod of ``job`` (active, finished or terminating)."""
+    st = (job or {}).get("status") or {}
+    return any(int(st.get(key) or 0) for key in ("active", "ready", "succeeded", "failed", "terminating"))
+
+
+def missing_pods(job: Obj | None, pods: list[Obj]) -> bool:
+    """Fewer live pods than the Job runs at once (``parallelism``, 1 by default)."""
+    wanted = int(((job or {}).get("spec") or {}).get("parallelism") or 1)
+    return len([p for p in pods if not finished_or_terminating(p)]) < wanted
+
+
+def newest_message(events: list[Obj]) -> str | None:
+    """The message of the most recent of ``events`` (core/v1 Events), None when there is none."""
+
+    def when(event: Obj) -> str:
+        meta = event.get("metadata") or {}
+        return str(
+            event.get("lastTimestamp") or event.get("eventTime") or meta.get("creationTimestamp") or ""
+        )
+
+    newest = max(events, key=when, default=None)
+    return str(newest.get("message") or "") or None if newest is not None else None
+
+
 def first_line(message: str) -> str:
     return next((line.strip() for line in message.splitlines() if line.strip()), "")

@@ -202,6 +202,8 @@ class Reconciler:
             job, self.kube.get(kubeclient.path("batch/v1", "Job", ns, names["preflight"]))
         )
         outcome, _, _ = observe.job_outcome(seen.preflight_job)
+        if outcome == "active" and not observe.has_pods(seen.preflight_job):
+            seen.preflight_pods_refused = self._pods_refused(ns, seen.preflight_job)
         if outcome in ("complete", "failed") and (
             status is None or status.preflight is None or outcome == "failed"
         ):
@@ -224,7 +226,21 @@ class Reconciler:
             if pod is not None:
                 text = self.kube.pod_log(ns, pod, "trainer", tail_lines=LOG_TAIL_LINES)
                 seen.training_log = observe.parse_log(text)
+            if training == "active" and observe.missing_pods(seen.training_job, seen.training_pods):
+                seen.training_pods_refused = self._pods_refused(ns, seen.training_job)
         return seen
+
+    def _pods_refused(self, namespace: str, job: Obj | None) -> str | None:
+        """Why the API server refuses ``job``'s pods: the message of the Job controller's newest
+        FailedCreate Event about it (it retries for ever, and the Job itself says nothing)."""
+        uid = ((job or {}).get("metadata") or {}).get("uid")
+        if not uid:
+            return None
+        events = self.kube.list(
+            kubeclient.path("v1", "Event", namespace),
+            fieldSelector=f"involvedObject.uid={uid},reason=FailedCreate",
+        )
+        return observe.newest_message(events)
 
     def _pods(self, namespace: str, job: FineTuneJob, component: str, owner: Obj | None) -> list[Obj]:
         """The pods of our Job ``owner``: labels find them, the Job's uid says they are its own
@@ -304,6 +320,8 @@ class Reconciler:
                 self.kube.patch(train_url, {"spec": {"suspend": action == "suspend_training"}})
             elif action == "stop_training":
                 self.kube.delete(train_url)
+            elif action == "stop_preflight":
+                self.kube.delete(kubeclient.path("batch/v1", "Job", ns, names["preflight"]))
             elif action == "create_adapter" and decision.adapter_ref:
                 result = seen.training_log.result if seen.training_log is not None else None
                 try:

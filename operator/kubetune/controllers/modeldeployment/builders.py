@@ -22,7 +22,13 @@ from kubetune.api.contract.pod import PVC_ROOT, REGISTRY_AUTH_DIR, REGISTRY_INSE
 from kubetune.api.v1alpha1 import ModelDeployment
 from kubetune.api.v1alpha1.base import parse_duration
 from kubetune.controllers import ownership
-from kubetune.controllers.settings import DEFAULT_KUBETUNE_IMAGE
+from kubetune.controllers.settings import (
+    DEFAULT_KUBETUNE_IMAGE,
+    DEFAULT_PULL,
+    DEFAULT_SERVING,
+    DEFAULT_VERIFIER,
+    Compute,
+)
 
 Manifest = dict[str, Any]
 Track = Literal["stable", "canary"]
@@ -181,12 +187,17 @@ def deployment(
     kubetune_image: str = DEFAULT_KUBETUNE_IMAGE,
     insecure_registries: Sequence[str] = (),
     adapter_resources: dict[str, str] | None = None,
+    serving_compute: Compute = DEFAULT_SERVING,
+    pull_compute: Compute = DEFAULT_PULL,
+    verifier_compute: Compute = DEFAULT_VERIFIER,
 ) -> Manifest:
     """The Deployment serving one revision.
 
     ``adapter_resources`` maps adapter name -> the Adapter resource it came from; it is recorded
     on the Deployment so the controller knows which Adapters a revision serves after the spec
-    has moved on.
+    has moved on. ``serving_compute`` is the cpu and memory of the server container where
+    ``spec.resources`` leaves them unset; ``pull_compute`` and ``verifier_compute`` those of
+    the pull init containers and the verifier sidecar (the operator's settings).
     """
     spec = mdep.spec
     rt = spec.runtime
@@ -198,6 +209,7 @@ def deployment(
         lora.append(f"{a.name}={target}")
     for init in inits:
         init["image"] = kubetune_image
+        init["resources"] = pull_compute.manifest()
         if insecure_registries:  # plain HTTP for these hosts only
             init["env"].append({"name": REGISTRY_INSECURE, "value": ",".join(insecure_registries)})
     args = [*model_id, "--port", str(rt.port), "--hostname", "0.0.0.0"]
@@ -220,13 +232,11 @@ def deployment(
         ref = spec.base_model.secret_ref
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     res = spec.resources
-    amounts: dict[str, int | str] = {}
-    if res.cpu is not None:
-        amounts["cpu"] = res.cpu
-    if res.memory is not None:
-        amounts["memory"] = res.memory
-    if res.gpus:
-        amounts["nvidia.com/gpu"] = res.gpus
+    gpus: dict[str, int | str] = {"nvidia.com/gpu": res.gpus} if res.gpus else {}
+    compute = Compute(
+        res.cpu if res.cpu is not None else serving_compute.cpu,
+        res.memory if res.memory is not None else serving_compute.memory,
+    )
     mounts: list[Manifest] = [
         {"name": "models", "mountPath": MODELS_DIR},
         {"name": "adapters", "mountPath": ADAPTERS_DIR},
@@ -252,16 +262,10 @@ def deployment(
         "env": env,
         "ports": [{"name": "http", "containerPort": rt.port}],
         "volumeMounts": mounts,
-        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5},
-        "livenessProbe": {
-            "httpGet": {"path": "/health", "port": "http"},
-            "periodSeconds": 10,
-            "failureThreshold": 6,
-        },
+        "resources": compute.manifest(gpus),
+        **_server_probes(mdep),
         "securityContext": _security_context(read_only_root=False),
     }
-    if amounts:
-        server["resources"] = {"requests": dict(amounts), "limits": dict(amounts)}
     containers = [server]
     if spec.verification.enabled and spec.adapters:
         # TGI answers with the base model for an adapter it failed to load; the verifier makes
@@ -292,6 +296,7 @@ def deployment(
                     "failureThreshold": startup_failures(mdep),
                 },
                 "terminationMessagePolicy": "File",
+                "resources": verifier_compute.manifest(),
                 "securityContext": _security_context(read_only_root=True),
             }
         )
@@ -304,6 +309,21 @@ def deployment(
         "containers": containers,
         "volumes": volumes,
         "terminationGracePeriodSeconds": 90,
+    }
+    # replicas of a revision on different nodes when the scheduler can: one drain or node
+    # failure then takes one replica, not all (soft: GPU nodes are scarce, packing wins)
+    pod["affinity"] = {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {LABEL_MDEP: _name(mdep), LABEL_REVISION: rev}},
+                    },
+                }
+            ]
+        }
     }
     if res.node_selector:
         pod["nodeSelector"] = dict(sorted(res.node_selector.items()))
@@ -320,6 +340,41 @@ def deployment(
             "replicas": count,
             "selector": {"matchLabels": {LABEL_MDEP: _name(mdep), LABEL_REVISION: rev}},
             "template": {"metadata": {"labels": pod_labels}, "spec": pod},
+        },
+    }
+
+
+def _server_probes(mdep: ModelDeployment) -> Manifest:
+    """Three probes on the server container, each answering a different question.
+
+    - startup: has the model loaded? ``/health`` answers once the shards are up, which on a
+      real GPU can take minutes (weights from the hub or a volume, CUDA graphs, warm-up); the
+      probe asks every 5 s and allows ``verification.timeout`` in all, the same budget as the
+      adapter check, and holds the other two off until then.
+    - readiness: can it serve now? ``/health`` every 5 s, out of rotation after 3 failures
+      (15 s): a slow or overloaded server stops getting new requests but keeps its model.
+    - liveness: is the process still there? A TCP connect to the port every 10 s, restarted
+      after 6 failures (a minute). Not ``/health``: a busy server that is slow to answer it
+      must not be killed and reload its model; and not an authenticated route (``/info``
+      under ``--api-key`` would answer 401, which counts as a failure).
+    """
+    return {
+        "startupProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": STARTUP_PERIOD_SECONDS,
+            "failureThreshold": startup_failures(mdep),
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "tcpSocket": {"port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 6,
         },
     }
 
@@ -350,6 +405,17 @@ def service(mdep: ModelDeployment, track: Track | None = None, rev: str | None =
             "selector": selector,
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
         },
+    }
+
+
+def pod_disruption_budget(mdep: ModelDeployment) -> Manifest:
+    """Voluntary disruptions (node drains, cluster upgrades) evict the serving pods one at a
+    time, whatever their revision: the others keep answering while it starts elsewhere."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(mdep, _name(mdep), labels(mdep)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {LABEL_MDEP: _name(mdep)}}},
     }
 
 

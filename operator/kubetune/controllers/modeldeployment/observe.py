@@ -138,3 +138,14 @@ def summary(verdict: str, metrics: list[MetricVerdict]) -> str:
     deciding = [m for m in metrics if m.verdict == verdict] if verdict != "Pass" else metrics
     parts = [f"{m.name} ({m.message})" if m.message else m.name for m in deciding]
     return f"{verdict}: {', '.join(parts)}" if parts else verdict
+
+
+def replica_failure(deployment: dict[str, object]) -> str | None:
+    """The API server's refusal of a Deployment's pods: its ReplicaFailure condition, which the
+    Deployment controller copies from the ReplicaSet that failed to create them."""
+    status = deployment.get("status")
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    for cond in conditions if isinstance(conditions, list) else []:
+        if isinstance(cond, dict) and cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return str(cond.get("message") or cond.get("reason") or "")
+    return None

@@ -35,7 +35,7 @@ from kubetune.api.v1alpha1.base import get_condition, set_condition
 from kubetune.api.v1alpha1.modeldeployment import ConditionType, ModelDeploymentStatus, Reason
 from kubetune.clients import kube as kubeclient
 from kubetune.clients import prometheus
-from kubetune.controllers import objects, readiness, serial
+from kubetune.controllers import objects, readiness, refusals, serial
 from kubetune.controllers.modeldeployment import builders, canary, observe, tenancy
 from kubetune.controllers.modeldeployment.metrics import Metrics
 from kubetune.controllers.settings import Settings
@@ -460,6 +460,9 @@ class Reconciler:
                     kubetune_image=self.settings.kubetune_image,
                     insecure_registries=self.settings.insecure_registries,
                     adapter_resources=resolved.resources,
+                    serving_compute=self.settings.serving_compute,
+                    pull_compute=self.settings.pull_compute,
+                    verifier_compute=self.settings.verifier_compute,
                 )
                 if self.kube.create(manifest) is None:
                     # its name exists but no Deployment of ours has it (see _deployments)
@@ -509,6 +512,7 @@ class Reconciler:
         a promoted revision scales up to full size).
         """
         self._apply(builders.service(mdep))
+        self._apply(builders.pod_disruption_budget(mdep))
         if not gateway or new.stable_revision is None:
             return None
         self._apply(builders.service(mdep, "stable", stable_rev or new.stable_revision))
@@ -552,16 +556,28 @@ class Reconciler:
         stable = deployments.get(new.stable_revision or "")
         available = int(((stable or {}).get("status") or {}).get("availableReplicas") or 0)
         ok = available > 0 or mdep.spec.replicas == 0
+        reason = Reason.AVAILABLE if ok else "Unavailable"
         if stable is None:
             message = f"the Deployment of stable revision {new.stable_revision} does not exist yet"
         else:
             message = f"{available}/{mdep.spec.replicas} pods of revision {new.stable_revision} available"
+            refused = None if ok else observe.replica_failure(stable)
+            if refused is not None:
+                # the ReplicaSet cannot create the pods (a quota, a LimitRange, Pod Security)
+                said = refusals.read(
+                    refused,
+                    pods=f"the pods of revision {new.stable_revision}",
+                    count=1,
+                    namespace=mdep.metadata.namespace or "default",
+                    fields=_serving_fields(mdep),
+                )
+                reason, message = said.kind, f"{message}: {said.message}"
         was_available = get_condition(new.conditions, ConditionType.AVAILABLE)
         new.conditions = set_condition(
             new.conditions,
             ConditionType.AVAILABLE,
             "True" if ok else "False",
-            Reason.AVAILABLE if ok else "Unavailable",
+            reason,
             message,
             now=now,
             generation=generation,
@@ -724,3 +740,15 @@ def _failed(
         generation=generation,
     )
     return new
+
+
+def _serving_fields(mdep: ModelDeployment) -> dict[str, str]:
+    """The spec field or chart value that sets each amount of a serving pod."""
+    res = mdep.spec.resources
+    return {
+        "cpu": "spec.resources.cpu"
+        + ("" if res.cpu is not None else " (default: resourceDefaults.serving.cpu)"),
+        "memory": "spec.resources.memory"
+        + ("" if res.memory is not None else " (default: resourceDefaults.serving.memory)"),
+        "nvidia.com/gpu": "spec.resources.gpus",
+    }
