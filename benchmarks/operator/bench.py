@@ -39,7 +39,10 @@ POLL_SECONDS = 0.1
 OPERATOR = """
 import sys
 from kubetune.controllers import operator, settings
-sys.exit(operator.run(settings.Settings(trainer_image="bench.invalid/kubetune/trainer-unmapped:0"),
+# a registry prefix is required (a job without one ends NoRegistry before its preflight); nothing
+# is pushed, since the trainer image is unmapped and no pod runs
+sys.exit(operator.run(settings.Settings(trainer_image="bench.invalid/kubetune/trainer-unmapped:0",
+                                        default_registry="oci://registry.bench.invalid/adapters"),
                       namespaces=[sys.argv[1]], metrics_address=("127.0.0.1", 0)))
 """
 
