@@ -201,6 +201,7 @@ def run_rollout(
                 canary=canary_rev,
                 stable=stable,
                 query=functools.partial(client.query, at=now.timestamp()),
+                buckets_query=functools.partial(client.query_by, label="le", at=now.timestamp()),
             )
             run.analyses.append(Analysis(time.monotonic() - run.started, outcome, run.status.canary_weight))
         decision = canary.advance(

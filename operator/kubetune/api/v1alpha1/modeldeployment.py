@@ -323,6 +323,25 @@ class AnalysisSpec(KubeModel):
         "or failing analysis resets the count. Default: unset (only progressDeadline bounds a "
         "rollout). Example: 10.",
     )
+    judge: Literal["threshold", "statistical"] = Field(
+        default="threshold",
+        description="How the built-in checks decide. threshold: a check fails when canary/stable "
+        "(or canary - stable for errorRate) is beyond its limit in this window, however few requests "
+        "made it. statistical: it fails only when, in addition, the canary is worse than stable with "
+        "the stated confidence (Fisher's exact test on failures, Mann-Whitney U on the latency "
+        "histograms), so noise does not roll back a healthy canary and tighter limits become usable. "
+        "Status shows each check's effect, confidence interval and p-value. Default: threshold. "
+        "Example: statistical.",
+    )
+    confidence: float = Field(
+        default=0.99,
+        ge=0.8,
+        le=0.9999,
+        description="With judge statistical: how sure a check must be that the canary is worse before "
+        "it fails (one-sided; 0.99 means a healthy canary fails a check in at most 1 of 100 analyses). "
+        "Confidence intervals in status are two-sided at 2*confidence-1, so each bound holds with this "
+        "confidence. Default: 0.99.",
+    )
     builtin: BuiltinChecks = Field(default_factory=BuiltinChecks, description="Built-in TGI checks.")
     metrics: list[CustomMetric] = Field(
         default_factory=list, max_length=20, description="Custom PromQL checks."
@@ -487,9 +506,24 @@ class MetricVerdict(KubeModel):
     stable: float | None = Field(default=None, description="Stable value over the same window.")
     threshold: str | None = Field(default=None, description="What was required, in words.")
     samples: int = Field(default=0, description="Canary requests in the window.")
+    stable_samples: int | None = Field(
+        default=None, description="Stable requests in the window (judge statistical)."
+    )
+    effect: float | None = Field(
+        default=None,
+        description="Size of the difference: canary/stable for latency checks, canary - stable for "
+        "rates (judge statistical).",
+    )
+    effect_low: float | None = Field(default=None, description="Lower confidence bound of effect.")
+    effect_high: float | None = Field(default=None, description="Upper confidence bound of effect.")
+    p_value: float | None = Field(
+        default=None,
+        description="One-sided p-value: the chance of a difference at least this bad if canary and "
+        "stable were the same (judge statistical).",
+    )
     message: str = Field(default="", description="Why, in words.")
 
-    @field_validator("canary", "stable")
+    @field_validator("canary", "stable", "effect", "effect_low", "effect_high", "p_value")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         # PromQL answers NaN (0/0, e.g. no requests in the window) and ±Inf; JSON has neither,

@@ -395,6 +395,7 @@ class Reconciler:
             canary=status.canary_revision,
             stable=status.stable_revision,
             query=functools.partial(self._client(plan.url).query, at=at),
+            buckets_query=functools.partial(self._client(plan.url).query_by, label="le", at=at),
             tenant_query=tenant_query,
             custom_problem=plan.custom_problem or "",
         )
