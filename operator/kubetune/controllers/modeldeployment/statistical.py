@@ -30,6 +30,7 @@ from typing import Literal
 from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict, Verdict
 from kubetune.controllers.modeldeployment import stats
 
+
 @dataclass(frozen=True)
 class Observation:
     """One check's numbers over the window: canary and stable values and the canary sample count.

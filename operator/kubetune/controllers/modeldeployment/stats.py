@@ -160,9 +160,7 @@ def histograms(
     if c.sum() == 0 or s.sum() == 0:
         raise ValueError("a histogram without observations cannot be compared")
     index = np.arange(len(c))
-    u = sps.mannwhitneyu(
-        np.repeat(index, c), np.repeat(index, s), alternative="greater", method="asymptotic"
-    )
+    u = sps.mannwhitneyu(np.repeat(index, c), np.repeat(index, s), alternative="greater", method="asymptotic")
     p_value = float(u.pvalue)
     if math.isnan(p_value):  # every observation in one bucket: no difference at all
         p_value = 1.0
