@@ -20,6 +20,7 @@ into verdicts.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,12 +81,12 @@ class Histogram:
             value = by_le.get(le, cumulative[-1] if cumulative else 0.0)
             value = 0.0 if not math.isfinite(value) else max(0.0, value)
             cumulative.append(max(value, cumulative[-1]) if cumulative else value)
-        counts = [cumulative[0], *(b - a for a, b in zip(cumulative, cumulative[1:], strict=False))]
+        counts = [cumulative[0], *(b - a for a, b in itertools.pairwise(cumulative))]
         return cls(tuple(les), tuple(counts))
 
     @property
     def total(self) -> int:
-        return int(round(sum(self.counts)))
+        return round(sum(self.counts))
 
     def whole(self) -> Array:
         """Counts as whole numbers (``increase()`` extrapolates, so Prometheus' are not always)."""
