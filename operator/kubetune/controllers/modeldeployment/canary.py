@@ -333,8 +333,21 @@ def _apply_analysis(m: _Machine, outcome: AnalysisOutcome) -> bool:
             why = "; ".join(f"{v.name}: {v.message}" for v in outcome.metrics if v.verdict == "Inconclusive")
             m.record("Hold", f"analysis inconclusive, holding: {why}", Reason.ANALYSIS_INCONCLUSIVE)
     else:
-        m.record("AnalysisPassed", "every check passed", Reason.ANALYSIS_PASSED)
+        m.record("AnalysisPassed", "every check passed" + _evidence(outcome.metrics), Reason.ANALYSIS_PASSED)
     return True
+
+
+def _evidence(metrics: list[MetricVerdict]) -> str:
+    """``: name effect [low, high] p=...`` for the checks the statistical judge measured, else ''."""
+    parts = [
+        f"{v.name} {v.effect:.3g} [{v.effect_low:.3g}, {v.effect_high:.3g}] p={v.p_value:.2g}"
+        for v in metrics
+        if v.effect is not None
+        and v.p_value is not None
+        and v.effect_low is not None
+        and v.effect_high is not None
+    ]
+    return f": {'; '.join(parts)}" if parts else ""
 
 
 def _run_steps(m: _Machine, observed: Observed, skip: bool) -> None:
