@@ -82,6 +82,15 @@ def test_a_10_point_drop_in_a_success_rate_is_caught() -> None:
     assert statistical.rate("taskSuccess", same, 0.05, 20, 0.01, worse="lower").verdict == "Pass"
 
 
+def test_the_limit_is_the_size_that_matters_not_a_margin_the_interval_must_clear() -> None:
+    # 5 of 200 canary requests failed, 1 of 800 stable: +0.024, above the 0.02 limit, and significant
+    obs = Observation(5 / 200, 1 / 800, 200, 800)
+    v = statistical.rate("errorRate", obs, 0.02, 20, 0.0025)
+    assert v.verdict == "Fail", v.message
+    assert v.effect_low is not None and v.effect_low < 0.02  # a margin test would have passed it
+    assert v.p_value is not None and v.p_value == pytest.approx(0.0015, abs=0.0001)
+
+
 def test_too_few_samples_stay_inconclusive() -> None:
     obs = syn.window(np.random.default_rng(3), 15, 800, shift=3.0, canary_errors=0.5)
     overall, verdicts = analysis.judge(spec(), obs)
