@@ -278,17 +278,80 @@ class ThresholdRange(KubeModel):
     max: float | None = Field(default=None, description="Highest passing value.")
 
 
+class RateQueries(KubeModel):
+    """A quality rate measured for each revision: events over total, compared canary against stable."""
+
+    events: str = Field(
+        min_length=1,
+        description="PromQL counting the events of one revision over the window, e.g. "
+        "sum(increase(app_feedback_total{kubetune_io_revision=\"{{revision}}\",vote=\"up\"}[{{window}}])). "
+        "{{revision}} is replaced by the canary's, then the stable's revision; {{namespace}} and "
+        "{{window}} as in query.",
+    )
+    total: str = Field(
+        min_length=1,
+        description="PromQL counting all trials of one revision over the window (the denominator), "
+        "with the same placeholders, e.g. sum(increase(app_feedback_total{kubetune_io_revision="
+        '\"{{revision}}\"}[{{window}}])).',
+    )
+    better: Literal["higher", "lower"] = Field(
+        default="higher",
+        description="Which way is better: higher (a success or thumbs-up rate) or lower (a refusal "
+        "rate). Default: higher.",
+    )
+    max_change: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest change in the worse direction that is still acceptable, as a fraction "
+        "(0.05 = 5 points). The check fails when the canary is worse than stable by more than this "
+        "and Fisher's exact test says the difference is not chance. Default: 0.05.",
+    )
+
+
 class CustomMetric(KubeModel):
-    """A PromQL query evaluated for the canary; {{canary}}, {{stable}}, {{namespace}}, {{window}} are substituted."""
+    """A custom check: a PromQL query with a passing range, or a rate compared canary against stable.
+
+    In ``query``, {{canary}}, {{stable}}, {{namespace}}, {{window}} are substituted; in ``rate``,
+    {{revision}}, {{namespace}}, {{window}}.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.query) != has(self.rate)",
+                "set exactly one of query (with threshold) or rate",
+            ),
+            cel("has(self.query) == has(self.threshold)", "query and threshold go together"),
+        )
+    )
 
     name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_-]*$", description="Name shown in verdicts.")
-    query: str = Field(
+    query: str | None = Field(
+        default=None,
         min_length=1,
         description="PromQL returning one sample, e.g. a rate over {{window}}. Runs only through the "
         "platform's tenant proxy, which limits every selector to this object's namespace; without one "
         "the check is Inconclusive.",
     )
-    threshold: ThresholdRange = Field(description="Passing range of the query's value.")
+    threshold: ThresholdRange | None = Field(
+        default=None, description="Passing range of the query's value (with query)."
+    )
+    rate: RateQueries | None = Field(
+        default=None,
+        description="A quality rate (task success, thumbs-up, refusals) counted per revision and "
+        "compared canary against stable with a confidence interval, under either judge. Runs only "
+        "through the tenant proxy, like query.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        where = f"spec.rollout.analysis.metrics[{self.name}]"
+        if (self.query is None) == (self.rate is None):
+            raise ValueError(f"{where}: set exactly one of query (with threshold) or rate")
+        if (self.query is None) != (self.threshold is None):
+            raise ValueError(f"{where}: query needs a threshold (e.g. threshold: {{max: 0.05}}), and only query")
+        return self
 
 
 class AnalysisSpec(KubeModel):

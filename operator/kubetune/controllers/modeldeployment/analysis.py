@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict, Verdict
 from kubetune.controllers.modeldeployment import statistical
@@ -119,6 +120,15 @@ def builtin_queries(namespace: str, window: str) -> list[Query]:
     ]
 
 
+def revision_query(template: str, *, revision: str, namespace: str, window: str) -> str:
+    """A rate metric's PromQL (events or total) for one revision, placeholders filled."""
+    return (
+        template.replace("{{revision}}", revision)
+        .replace("{{namespace}}", namespace)
+        .replace("{{window}}", window)
+    )
+
+
 def custom_query(template: str, *, canary: str, stable: str, namespace: str, window: str) -> str:
     """A custom metric's PromQL with its placeholders filled."""
     return (
@@ -204,15 +214,31 @@ def judge(spec: AnalysisSpec, observations: dict[str, Observation]) -> tuple[Ver
     """Verdicts for every enabled check; overall Fail if any fails, else Inconclusive if any is.
 
     The built-in checks follow ``spec.judge``: limits alone (threshold), or limits and
-    significance (:mod:`.statistical`). Custom metrics keep their fixed range either way.
+    significance (:mod:`.statistical`). Custom ``query`` metrics keep their fixed range either
+    way; custom ``rate`` metrics are always compared with stable statistically, sharing the
+    confidence with the statistical built-in checks.
     """
     out: list[MetricVerdict] = []
+    rates = [m for m in spec.metrics if m.rate is not None]
     if spec.judge == "statistical":
-        out += statistical.builtin_verdicts(spec, observations)
+        builtins = len(statistical.enabled_builtins(spec, observations))
+        out += statistical.builtin_verdicts(spec, observations, builtins + len(rates))
     else:
+        builtins = 0
         out += _threshold_verdicts(spec, observations)
+    alpha = (1 - spec.confidence) / max(1, builtins + len(rates))
     for metric in spec.metrics:
         obs = observations.get(metric.name, Observation(None, None, 0))
+        if metric.rate is not None:
+            worse: Literal["higher", "lower"] = "lower" if metric.rate.better == "higher" else "higher"
+            what = "succeeds less often" if worse == "lower" else "has a higher rate"
+            out.append(
+                statistical.rate(
+                    metric.name, obs, metric.rate.max_change, spec.min_samples, alpha, worse, what
+                )
+            )
+            continue
+        assert metric.threshold is not None
         lo, hi = metric.threshold.min, metric.threshold.max
         desc = " and ".join(
             x for x in (f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else "") if x

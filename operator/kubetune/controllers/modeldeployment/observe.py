@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubetune.api.v1alpha1.base import parse_duration
-from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict
+from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict, RateQueries
 from kubetune.clients.prometheus import PrometheusQueryError, PrometheusUnreachable
 from kubetune.controllers.modeldeployment import analysis, stats, tenancy
 from kubetune.controllers.modeldeployment.canary import AnalysisOutcome
@@ -152,7 +152,13 @@ def analysis_outcome(
             value = None
             if tenant_asker is None:
                 asker.errors.setdefault(metric.name, custom_problem)
+            elif metric.rate is not None:
+                observations[metric.name] = _rate(
+                    tenant_asker, metric.name, metric.rate, (canary, stable), namespace, window
+                )
+                continue
             else:
+                assert metric.query is not None
                 promql = analysis.custom_query(
                     metric.query, canary=canary, stable=stable, namespace=namespace, window=window
                 )
@@ -165,6 +171,26 @@ def analysis_outcome(
     verdict, metrics = analysis.judge(spec, observations)
     metrics = [_with_query_error(m, asker.errors) for m in metrics]
     return AnalysisOutcome(verdict, metrics, message=summary(verdict, metrics))
+
+
+def _rate(
+    asker: _Asker, name: str, rate: RateQueries, revisions: tuple[str, str], namespace: str, window: str
+) -> analysis.Observation:
+    """A rate metric's events/total for canary and stable; samples are each revision's total."""
+    values: list[float | None] = []
+    totals: list[int] = []
+    for revision in revisions:
+
+        def ask(template: str, revision: str = revision) -> float | None:
+            return asker.ask(
+                name, analysis.revision_query(template, revision=revision, namespace=namespace, window=window)
+            )
+
+        total = _count(ask(rate.total))
+        events = _count(ask(rate.events))
+        totals.append(total)
+        values.append(min(events, total) / total if total > 0 else None)
+    return analysis.Observation(values[0], values[1], totals[0], totals[1])
 
 
 def _with_query_error(verdict: MetricVerdict, errors: dict[str, str]) -> MetricVerdict:

@@ -183,13 +183,8 @@ def latency(name: str, obs: Observation, limit: float, min_samples: int, alpha: 
     return _verdict(base, c, alpha, point > limit, why)
 
 
-def builtin_verdicts(
-    spec: AnalysisSpec, observations: dict[str, Observation], checks_in_analysis: int | None = None
-) -> list[MetricVerdict]:
-    """Verdicts of the enabled built-in checks that were observed, in the threshold judge's order.
-
-    ``checks_in_analysis`` is how many statistical checks share the confidence (default: these).
-    """
+def enabled_builtins(spec: AnalysisSpec, observations: dict[str, Observation]) -> dict[str, float]:
+    """The enabled built-in checks that were observed, with their limits, in the judges' order."""
     checks = spec.builtin
     limits: dict[str, float | None] = {
         "errorRate": checks.max_error_rate_increase,
@@ -197,11 +192,20 @@ def builtin_verdicts(
         "timePerToken": checks.max_time_per_token_ratio,
         "queueTime": checks.max_queue_time_ratio,
     }
-    enabled = {name: limit for name, limit in limits.items() if limit is not None and name in observations}
+    return {name: limit for name, limit in limits.items() if limit is not None and name in observations}
+
+
+def builtin_verdicts(
+    spec: AnalysisSpec, observations: dict[str, Observation], checks_in_analysis: int | None = None
+) -> list[MetricVerdict]:
+    """Verdicts of the enabled built-in checks that were observed, in the threshold judge's order.
+
+    ``checks_in_analysis`` is how many statistical checks share the confidence (default: these).
+    """
+    enabled = enabled_builtins(spec, observations)
     alpha = (1 - spec.confidence) / max(1, checks_in_analysis or len(enabled))
     out: list[MetricVerdict] = []
     for name, limit in enabled.items():
-        assert limit is not None
         if name == "errorRate":
             out.append(rate(name, observations[name], limit, spec.min_samples, alpha))
         else:
