@@ -117,7 +117,7 @@ def test_modeldeployment_step_rules_are_enforced(
 
     with pytest.raises(ApiException) as caught:
         kube.create(path, mdep("two-actions", [{"setWeight": 10, "pause": {}}]))
-    assert "exactly one of setWeight, pause or analysis" in (caught.value.body or "")
+    assert "exactly one of setWeight, pause, analysis or experiment" in (caught.value.body or "")
     with pytest.raises(ApiException) as caught:
         kube.create(path, mdep("too-heavy", [{"setWeight": 150}]))
     assert "setWeight" in (caught.value.body or "") and "100" in (caught.value.body or "")

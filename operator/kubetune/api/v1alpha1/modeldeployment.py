@@ -79,6 +79,8 @@ class Reason:
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     TOO_MANY_INCONCLUSIVE = "TooManyInconclusive"
     FOREIGN_CHILD = "ForeignChild"
+    EXPERIMENT_STARTED = "ExperimentStarted"
+    EXPERIMENT_DONE = "ExperimentDone"
 
 
 class ServedAdapter(KubeModel):
@@ -221,14 +223,32 @@ class AnalysisStep(KubeModel):
     )
 
 
+class ExperimentStep(KubeModel):
+    """An A/B experiment: hold the current split for a duration, then compare canary with stable."""
+
+    duration: Duration = Field(
+        description="How long the split set by the previous setWeight step is held, e.g. 30m. At the "
+        "end one analysis covers the whole duration (every built-in and custom check, with intervals "
+        "and p-values) and is recorded in status.experiment. Analyses every interval go on meanwhile, "
+        "and their failures still roll back."
+    )
+    decision: Literal["manual", "auto"] = Field(
+        default="manual",
+        description="Who acts on the result: manual (the rollout pauses until kubetune.io/promote "
+        "or kubetune.io/abort) or auto (Pass moves on, Fail rolls back, Inconclusive pauses for a "
+        "person). Default: manual.",
+    )
+
+
 class CanaryStep(KubeModel):
-    """One step of the rollout: exactly one of setWeight, pause, analysis."""
+    """One step of the rollout: exactly one of setWeight, pause, analysis, experiment."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
-                "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1",
-                "each rollout step sets exactly one of setWeight, pause or analysis",
+                "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0)"
+                " + (has(self.experiment) ? 1 : 0) == 1",
+                "each rollout step sets exactly one of setWeight, pause, analysis or experiment",
             )
         )
     )
@@ -238,13 +258,17 @@ class CanaryStep(KubeModel):
     )
     pause: PauseStep | None = Field(default=None, description="Wait before the next step.")
     analysis: AnalysisStep | None = Field(default=None, description="Analyse before the next step.")
+    experiment: ExperimentStep | None = Field(
+        default=None, description="Hold the split for a duration and record an A/B comparison."
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
-        count = sum(x is not None for x in (self.set_weight, self.pause, self.analysis))
+        count = sum(x is not None for x in (self.set_weight, self.pause, self.analysis, self.experiment))
         if count != 1:
             raise ValueError(
-                f"a rollout step must set exactly one of setWeight, pause or analysis (this one sets {count})"
+                "a rollout step must set exactly one of setWeight, pause, analysis or experiment "
+                f"(this one sets {count})"
             )
         return self
 
@@ -284,7 +308,7 @@ class RateQueries(KubeModel):
     events: str = Field(
         min_length=1,
         description="PromQL counting the events of one revision over the window, e.g. "
-        "sum(increase(app_feedback_total{kubetune_io_revision=\"{{revision}}\",vote=\"up\"}[{{window}}])). "
+        'sum(increase(app_feedback_total{kubetune_io_revision="{{revision}}",vote="up"}[{{window}}])). '
         "{{revision}} is replaced by the canary's, then the stable's revision; {{namespace}} and "
         "{{window}} as in query.",
     )
@@ -292,7 +316,7 @@ class RateQueries(KubeModel):
         min_length=1,
         description="PromQL counting all trials of one revision over the window (the denominator), "
         "with the same placeholders, e.g. sum(increase(app_feedback_total{kubetune_io_revision="
-        '\"{{revision}}\"}[{{window}}])).',
+        '"{{revision}}"}[{{window}}])).',
     )
     better: Literal["higher", "lower"] = Field(
         default="higher",
@@ -350,7 +374,9 @@ class CustomMetric(KubeModel):
         if (self.query is None) == (self.rate is None):
             raise ValueError(f"{where}: set exactly one of query (with threshold) or rate")
         if (self.query is None) != (self.threshold is None):
-            raise ValueError(f"{where}: query needs a threshold (e.g. threshold: {{max: 0.05}}), and only query")
+            raise ValueError(
+                f"{where}: query needs a threshold (e.g. threshold: {{max: 0.05}}), and only query"
+            )
         return self
 
 
@@ -611,6 +637,23 @@ class AnalysisStatus(KubeModel):
     )
 
 
+class ExperimentStatus(KubeModel):
+    """The latest A/B experiment: the split it held, and canary against stable over its duration."""
+
+    model_config = ConfigDict(strict=False)
+
+    revision: str = Field(description="Canary revision it compared with stable.")
+    step: int = Field(description="Index of the experiment step in spec.rollout.steps.")
+    weight: int = Field(description="Percent of traffic the canary had throughout.")
+    started_at: str = Field(description="When the split began to be held.")
+    ended_at: str | None = Field(default=None, description="When the result was recorded.")
+    verdict: Verdict | None = Field(default=None, description="Overall result; unset while it runs.")
+    metrics: list[MetricVerdict] = Field(
+        default_factory=list, description="Per-check results over the whole experiment."
+    )
+    decision: str = Field(default="", description="What happened with the result, in words.")
+
+
 class HistoryEntry(KubeModel):
     """One decision of the rollout."""
 
@@ -639,6 +682,7 @@ class ModelDeploymentStatus(KubeModel):
         "spec.rollout.progressDeadline counts from here.",
     )
     analysis: AnalysisStatus | None = Field(default=None, description="Latest analysis.")
+    experiment: ExperimentStatus | None = Field(default=None, description="Latest A/B experiment.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Recent decisions, newest last.")
     conditions: list[Condition] = Field(default_factory=list, description="Latest observations.")
     observed_generation: int | None = Field(default=None, description="Generation the status reflects.")
