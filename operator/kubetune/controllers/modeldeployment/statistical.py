@@ -10,8 +10,10 @@ A check fails only when both hold:
 2. the difference is as large as the check's limit says matters: the same limit fields as the
    threshold judge (``maxErrorRateIncrease``, ``max*Ratio``), compared with the measured effect.
 
-So a statistical Fail is always also a threshold Fail; what it drops are the differences that
-the window's samples cannot tell from noise (a p95 made of two requests). The limit is the size
+A difference beyond the limit that is not significant yet is **Inconclusive**, never Pass: the
+rollout holds (``onInconclusive``) and the next window, with more requests, decides. So the
+statistical judge never passes a check the threshold judge fails, and fails only those whose
+difference is not chance (a p95 made of two requests is not enough). The limit is the size
 of a regression that counts, not a margin the canary must be proven inside: testing "increase <=
 limit" as the null hypothesis would let a canary failing 25 times as often through while its
 interval still reached below the limit.
@@ -78,7 +80,9 @@ def _verdict(
     base: MetricVerdict, c: stats.Comparison, alpha: float, beyond: bool, sentence: str
 ) -> MetricVerdict:
     significant = c.p_value < alpha
-    verdict: Verdict = "Fail" if significant and beyond else "Pass"
+    # beyond the limit but not yet significant: the threshold judge would fail it, so it must not
+    # pass; the next window, with more requests, decides
+    verdict: Verdict = ("Fail" if significant else "Inconclusive") if beyond else "Pass"
     return base.model_copy(
         update={
             "verdict": verdict,
@@ -134,6 +138,11 @@ def rate(
         why = f"canary {what} than stable: {c.effect:+.4f} ({ci}) is beyond {allowed}, p={_p(c.p_value)} < {alpha:.2g}"
     elif c.p_value < alpha:
         why = f"canary {what} (p={_p(c.p_value)}) but by {c.effect:+.4f} ({ci}), within {allowed}"
+    elif beyond:
+        why = (
+            f"canary looks worse: {c.effect:+.4f} ({ci}) is beyond {allowed}, but p={_p(c.p_value)} >= "
+            f"{alpha:.2g} cannot tell it from noise yet; more requests will"
+        )
     else:
         why = f"no evidence the canary {what}: p={_p(c.p_value)} >= {alpha:.2g} ({c.effect:+.4f}, {ci})"
     return _verdict(base, c, alpha, beyond, why)
@@ -178,6 +187,11 @@ def latency(name: str, obs: Observation, limit: float, min_samples: int, alpha: 
         )
     elif c.p_value < alpha:
         why = f"canary is slower (p={_p(c.p_value)}) but its {what} ratio {point:.2f} ({ci}) is within {limit:g}"
+    elif point > limit:
+        why = (
+            f"canary looks slower: {what} ratio {point:.2f} ({ci}) is above {limit:g}, but p={_p(c.p_value)} "
+            f">= {alpha:.2g} cannot tell it from noise yet; more requests will"
+        )
     else:
         why = f"no evidence the canary is slower: p={_p(c.p_value)} >= {alpha:.2g} ({what} ratio {point:.2f}, {ci})"
     return _verdict(base, c, alpha, point > limit, why)
