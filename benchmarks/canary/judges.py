@@ -159,7 +159,7 @@ def one_rollout(
                 canary_rev=canary,
                 deadline_s=args.deadline,
             )
-        if run.rolled_back or not run.promoted:
+        if (kind == "healthy") != run.promoted:  # a false rollback, a missed regression, unfinished
             print(run.describe(), flush=True)
         what = "RolledBack" if run.rolled_back else "Promoted" if run.promoted else "Unfinished"
         assert run.ended is not None
