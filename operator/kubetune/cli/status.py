@@ -169,6 +169,14 @@ def render_deployment(obj: dict[str, Any]) -> str:
             f"inconclusive {analysis.get('inconclusive', 0)}, passes {analysis.get('passes', 0)})"
         )
         lines += ["               " + row for row in verdict_table(analysis.get("metrics") or [])]
+    experiment = st.get("experiment") or {}
+    if experiment:
+        lines.append(
+            f"  Experiment:  {experiment.get('verdict') or 'running'} for canary {experiment.get('revision', '-')} "
+            f"at {experiment.get('weight', 0)}%, {experiment.get('startedAt', '-')} .. {experiment.get('endedAt') or 'now'}"
+            + (f"  ({experiment['decision']})" if experiment.get("decision") else "")
+        )
+        lines += ["               " + row for row in verdict_table(experiment.get("metrics") or [])]
     history = st.get("history") or []
     if history:
         lines.append("  History:")

@@ -33,6 +33,7 @@ from kubetune.controllers.modeldeployment import canary, observe
 from kubetune.testing.prometheus import Prometheus
 from kubetune.testing.servers import Server
 
+
 def label(server: Server, namespace: str, revision: str) -> dict[str, dict[str, str]]:
     """file_sd entry for a pod of ``revision`` in ``namespace``, as Kubernetes SD relabelling makes it."""
     return {server.address: {"namespace": namespace, "kubetune_io_revision": revision}}

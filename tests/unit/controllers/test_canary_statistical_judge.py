@@ -121,7 +121,9 @@ def test_a_difference_beyond_the_limit_that_could_be_noise_holds_instead_of_pass
     # 4 of 40 canary requests failed, 4 of 160 stable: +0.075 is beyond 0.02, but p is about 0.06
     v = statistical.rate("errorRate", Observation(4 / 40, 4 / 160, 40, 160), 0.02, 20, 0.0025)
     assert v.verdict == "Inconclusive" and v.p_value is not None and v.p_value > 0.0025
-    assert v.message.startswith("canary looks worse: +0.0750") and "cannot tell it from noise yet" in v.message
+    assert (
+        v.message.startswith("canary looks worse: +0.0750") and "cannot tell it from noise yet" in v.message
+    )
 
 
 def test_each_verdict_explains_itself_with_effect_interval_p_value_and_counts() -> None:
