@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
 from kubetune.testing.prometheus import Prometheus
 
