@@ -1,4 +1,4 @@
-"""Verdicts of the statistical judge (``analysis.judge: statistical``) for the built-in checks.
+"""Verdicts of the statistical judge (``analysis.judge: statistical``) and of custom rate metrics.
 
 A check fails only when both hold:
 
@@ -15,8 +15,8 @@ rollout holds (``onInconclusive``) and the next window, with more requests, deci
 statistical judge never passes a check the threshold judge fails, and fails only those whose
 difference is not chance (a p95 made of two requests is not enough). The limit is the size
 of a regression that counts, not a margin the canary must be proven inside: testing "increase <=
-limit" as the null hypothesis would let a canary failing 25 times as often through while its
-interval still reached below the limit.
+limit" as the null hypothesis would let a canary failing 20 times as often as stable through
+while its interval still reached below the limit.
 
 Every verdict carries the effect, its confidence interval, the p-value, both sample counts and
 one sentence of why. Too few canary (or stable) requests for ``minSamples`` stays Inconclusive.
@@ -61,7 +61,7 @@ def _finite(x: float | None) -> bool:
 
 
 def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 0.0001 else "<0.0001"
+    return f"p={p:.2g}" if p >= 0.0001 else "p<0.0001"
 
 
 def _level(alpha: float) -> str:
@@ -135,16 +135,16 @@ def rate(
     ci = f"{_level(alpha)} CI {c.low:+.4f}..{c.high:+.4f}"
     allowed = f"{sign}{limit:g}"
     if c.p_value < alpha and beyond:
-        why = f"canary {what} than stable: {c.effect:+.4f} ({ci}) is beyond {allowed}, p={_p(c.p_value)} < {alpha:.2g}"
+        why = f"canary {what} than stable: {c.effect:+.4f} ({ci}) is beyond {allowed}, {_p(c.p_value)} < {alpha:.2g}"
     elif c.p_value < alpha:
-        why = f"canary {what} (p={_p(c.p_value)}) but by {c.effect:+.4f} ({ci}), within {allowed}"
+        why = f"canary {what} ({_p(c.p_value)}) but by {c.effect:+.4f} ({ci}), within {allowed}"
     elif beyond:
         why = (
-            f"canary looks worse: {c.effect:+.4f} ({ci}) is beyond {allowed}, but p={_p(c.p_value)} >= "
+            f"canary looks worse: {c.effect:+.4f} ({ci}) is beyond {allowed}, but {_p(c.p_value)} >= "
             f"{alpha:.2g} cannot tell it from noise yet; more requests will"
         )
     else:
-        why = f"no evidence the canary {what}: p={_p(c.p_value)} >= {alpha:.2g} ({c.effect:+.4f}, {ci})"
+        why = f"no evidence the canary {what}: {_p(c.p_value)} >= {alpha:.2g} ({c.effect:+.4f}, {ci})"
     return _verdict(base, c, alpha, beyond, why)
 
 
@@ -183,17 +183,17 @@ def latency(name: str, obs: Observation, limit: float, min_samples: int, alpha: 
     if c.p_value < alpha and point > limit:
         why = (
             f"canary is slower than stable: {what} ratio {point:.2f} ({ci}) is above {limit:g}, "
-            f"p={_p(c.p_value)} < {alpha:.2g}"
+            f"{_p(c.p_value)} < {alpha:.2g}"
         )
     elif c.p_value < alpha:
-        why = f"canary is slower (p={_p(c.p_value)}) but its {what} ratio {point:.2f} ({ci}) is within {limit:g}"
+        why = f"canary is slower ({_p(c.p_value)}) but its {what} ratio {point:.2f} ({ci}) is within {limit:g}"
     elif point > limit:
         why = (
-            f"canary looks slower: {what} ratio {point:.2f} ({ci}) is above {limit:g}, but p={_p(c.p_value)} "
+            f"canary looks slower: {what} ratio {point:.2f} ({ci}) is above {limit:g}, but {_p(c.p_value)} "
             f">= {alpha:.2g} cannot tell it from noise yet; more requests will"
         )
     else:
-        why = f"no evidence the canary is slower: p={_p(c.p_value)} >= {alpha:.2g} ({what} ratio {point:.2f}, {ci})"
+        why = f"no evidence the canary is slower: {_p(c.p_value)} >= {alpha:.2g} ({what} ratio {point:.2f}, {ci})"
     return _verdict(base, c, alpha, point > limit, why)
 
 
