@@ -186,7 +186,9 @@ def latency(name: str, obs: Observation, limit: float, min_samples: int, alpha: 
             f"{_p(c.p_value)} < {alpha:.2g}"
         )
     elif c.p_value < alpha:
-        why = f"canary is slower ({_p(c.p_value)}) but its {what} ratio {point:.2f} ({ci}) is within {limit:g}"
+        why = (
+            f"canary is slower ({_p(c.p_value)}) but its {what} ratio {point:.2f} ({ci}) is within {limit:g}"
+        )
     elif point > limit:
         why = (
             f"canary looks slower: {what} ratio {point:.2f} ({ci}) is above {limit:g}, but {_p(c.p_value)} "
