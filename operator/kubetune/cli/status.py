@@ -168,12 +168,15 @@ def render_deployment(obj: dict[str, Any]) -> str:
             f"  Analysis:    {analysis['verdict']} at {analysis.get('time', '-')}  (failures {analysis.get('failures', 0)}, "
             f"inconclusive {analysis.get('inconclusive', 0)}, passes {analysis.get('passes', 0)})"
         )
-        lines.append("               check          verdict       canary      stable      samples  why")
-        for m in analysis.get("metrics") or []:
-            lines.append(
-                f"               {m.get('name', ''):<14} {m.get('verdict', ''):<13} {_num(m.get('canary')):<11} "
-                f"{_num(m.get('stable')):<11} {m.get('samples', 0):<8} {m.get('message', '')}"
-            )
+        lines += ["               " + row for row in verdict_table(analysis.get("metrics") or [])]
+    experiment = st.get("experiment") or {}
+    if experiment:
+        lines.append(
+            f"  Experiment:  {experiment.get('verdict') or 'running'} for canary {experiment.get('revision', '-')} "
+            f"at {experiment.get('weight', 0)}%, {experiment.get('startedAt', '-')} .. {experiment.get('endedAt') or 'now'}"
+            + (f"  ({experiment['decision']})" if experiment.get("decision") else "")
+        )
+        lines += ["               " + row for row in verdict_table(experiment.get("metrics") or [])]
     history = st.get("history") or []
     if history:
         lines.append("  History:")
@@ -182,6 +185,36 @@ def render_deployment(obj: dict[str, Any]) -> str:
                 f"    {h.get('time', '')}  {h.get('revision', ''):<10} {h.get('action', ''):<14} {h.get('message', '')}"
             )
     return "\n".join(lines + _conditions(st))
+
+
+def verdict_table(metrics: list[dict[str, Any]]) -> list[str]:
+    """One row per check: verdict, canary and stable values, effect with its interval, p-value,
+    sample counts (canary/stable) and why; the statistical columns are '-' under the threshold judge."""
+    rows = [("check", "verdict", "canary", "stable", "effect [interval]", "p", "samples", "why")]
+    for m in metrics:
+        effect = "-"
+        if m.get("effect") is not None:
+            effect = _num(m["effect"], 3)
+            if m.get("effectLow") is not None and m.get("effectHigh") is not None:
+                effect += f" [{_num(m['effectLow'], 3)}, {_num(m['effectHigh'], 3)}]"
+        p = m.get("pValue")
+        samples = str(m.get("samples", 0))
+        if m.get("stableSamples") is not None:
+            samples += f"/{m['stableSamples']}"
+        rows.append(
+            (
+                str(m.get("name", "")),
+                str(m.get("verdict", "")),
+                _num(m.get("canary")),
+                _num(m.get("stable")),
+                effect,
+                "-" if p is None else f"{p:.2g}",
+                samples,
+                str(m.get("message", "")),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows]
 
 
 def render_adapter(obj: dict[str, Any]) -> str:

@@ -7,7 +7,9 @@ no series at all. Anything that means "Prometheus could not answer" (connection 
 answer by the deadline, HTTP 5xx, a body that is not the API's JSON) raises
 :class:`PrometheusUnreachable`, which the state machine turns into a hold; a query Prometheus
 rejects, or one that returns more than one series, raises :class:`PrometheusQueryError`, a
-mistake in the query rather than an outage. Knows nothing of canaries.
+mistake in the query rather than an outage. :meth:`Client.query_by` is the one exception to
+"one number": a histogram's buckets for the statistical judge, one number per ``le``. Knows
+nothing of canaries.
 
 Every query has a **total** deadline (``timeout_s``), not only a socket timeout: requests'
 read timeout applies to each socket read, so a server trickling a byte at a time would hold the
@@ -89,6 +91,24 @@ class Client:
         None when the result has no series; NaN/±Inf as Prometheus computed them. ``params`` are
         extra form fields (e.g. ``namespace`` for prom-label-proxy).
         """
+        status, body = self._ask(promql, at, params)
+        return _single_value(_data(self.url, promql, status, body), promql)
+
+    def query_by(
+        self, promql: str, label: str, at: float | None = None, *, params: Mapping[str, str] | None = None
+    ) -> dict[str, float]:
+        """Every series of ``promql`` at ``at``, keyed by the value of ``label``.
+
+        For answers with one series per label value, e.g. ``sum by (le) (...)`` for a histogram's
+        buckets. Empty when no series; a series without ``label``, or two with the same value, is
+        a :class:`PrometheusQueryError`.
+        """
+        status, body = self._ask(promql, at, params)
+        return _by_label(_data(self.url, promql, status, body), promql, label)
+
+    def _ask(
+        self, promql: str, at: float | None, params: Mapping[str, str] | None
+    ) -> tuple[int, dict[str, Any] | None]:
         form: dict[str, str] = {"query": promql, "timeout": f"{self.timeout_s:g}s"}
         if at is not None:
             form["time"] = f"{at:.3f}"
@@ -116,7 +136,7 @@ class Client:
             raise PrometheusUnreachable(
                 f"Prometheus at {self.url} did not answer within {self.timeout_s:g}s"
             ) from None
-        return _answer(self.url, promql, status, body)
+        return status, body
 
     def close(self) -> None:
         """Close idle connections; workers still reading finish on their own."""
@@ -184,7 +204,7 @@ def _read_body(response: requests.Response, deadline: float) -> bytes | None:
         chunks.append(chunk)
 
 
-def _answer(url: str, promql: str, status: int, body: dict[str, Any] | None) -> float | None:
+def _data(url: str, promql: str, status: int, body: dict[str, Any] | None) -> Any:
     if status >= 500 or (body is None and status != 200):
         # 503 is also what Prometheus answers while it replays its WAL at start-up
         raise PrometheusUnreachable(f"Prometheus at {url} answered HTTP {status}{_error_type(body)}")
@@ -194,7 +214,25 @@ def _answer(url: str, promql: str, status: int, body: dict[str, Any] | None) -> 
         raise PrometheusQueryError(
             f"Prometheus at {url} rejected query {_short(promql)} (HTTP {status}{_error_type(body)})"
         )
-    return _single_value(body.get("data"), promql)
+    return body.get("data")
+
+
+def _by_label(data: Any, promql: str, label: str) -> dict[str, float]:
+    if not isinstance(data, dict) or data.get("resultType") != "vector":
+        raise PrometheusQueryError(f"query {_short(promql)}: expected an instant vector")
+    result = data.get("result")
+    if not isinstance(result, list):
+        raise PrometheusQueryError(f"query {_short(promql)}: malformed result")
+    out: dict[str, float] = {}
+    for series in result:
+        metric = series.get("metric") if isinstance(series, dict) else None
+        key = metric.get(label) if isinstance(metric, dict) else None
+        if not isinstance(key, str) or key in out:
+            raise PrometheusQueryError(
+                f"query {_short(promql)}: expected one series per value of label {label}"
+            )
+        out[key] = _number(series.get("value"), promql)
+    return out
 
 
 def _single_value(data: Any, promql: str) -> float | None:

@@ -33,12 +33,6 @@ from kubetune.controllers.modeldeployment import canary, observe
 from kubetune.testing.prometheus import Prometheus
 from kubetune.testing.servers import Server
 
-# Healthy canaries run the same code as their stable server, so their latency ratios are noise,
-# which reached 1.8 on a 2-core machine under load (the default limit is 1.5). The flow tests
-# (promotion, hold) use these wider limits; the rollback tests keep the defaults against
-# injected faults far above either.
-HEALTHY_LATENCY_LIMITS = {"maxP95LatencyRatio": 3.0, "maxTimePerTokenRatio": 3.0, "maxQueueTimeRatio": 4.0}
-
 
 def label(server: Server, namespace: str, revision: str) -> dict[str, dict[str, str]]:
     """file_sd entry for a pod of ``revision`` in ``namespace``, as Kubernetes SD relabelling makes it."""
@@ -165,7 +159,8 @@ class Rollout:
         for a in self.analyses:
             o = a.outcome
             checks = "; ".join(
-                f"{m.name}={m.verdict} c={m.canary} s={m.stable} n={m.samples} {m.message}" for m in o.metrics
+                f"{m.name}={m.verdict} c={m.canary} s={m.stable} n={m.samples}/{m.stable_samples} {m.message}"
+                for m in o.metrics
             )
             lines.append(
                 f"  t={a.at:5.1f}s w={a.weight:3d} {o.verdict} reachable={o.reachable} {o.message} | {checks}"
@@ -201,6 +196,7 @@ def run_rollout(
                 canary=canary_rev,
                 stable=stable,
                 query=functools.partial(client.query, at=now.timestamp()),
+                buckets_query=functools.partial(client.query_by, label="le", at=now.timestamp()),
             )
             run.analyses.append(Analysis(time.monotonic() - run.started, outcome, run.status.canary_weight))
         decision = canary.advance(

@@ -25,7 +25,7 @@ def test_too_little_canary_traffic_is_inconclusive_and_holds(
             "analysis": {
                 "interval": "2s",
                 "window": "10s",
-                "builtin": harness.HEALTHY_LATENCY_LIMITS,
+                "judge": "statistical",
                 "minSamples": 20,
             },
         }
@@ -69,7 +69,7 @@ def test_prometheus_down_mid_rollout_holds_and_the_rollout_resumes_when_it_is_ba
             "analysis": {
                 "interval": "2s",
                 "window": "10s",
-                "builtin": harness.HEALTHY_LATENCY_LIMITS,
+                "judge": "statistical",
                 "minSamples": 10,
             },
         }

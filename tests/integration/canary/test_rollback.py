@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from kubetune.api.v1alpha1.modeldeployment import RolloutSpec
 from kubetune.testing.prometheus import Prometheus
 
@@ -15,11 +17,15 @@ from .conftest import Scraped
 FAILURE_LIMIT = 2
 
 
-def spec(**builtin: Any) -> RolloutSpec:
+JUDGES = pytest.mark.parametrize("judge", ["threshold", "statistical"])
+
+
+def spec(judge: str, **builtin: Any) -> RolloutSpec:
     return RolloutSpec.model_validate(
         {
             "steps": [{"setWeight": 50}, {"analysis": {"intervals": 3}}, {"setWeight": 100}],
             "analysis": {
+                "judge": judge,
                 "interval": "2s",
                 "window": "10s",
                 "minSamples": 10,
@@ -44,14 +50,15 @@ def assert_rolled_back_within_failure_limit(run: harness.Rollout) -> None:
     assert run.actions()[-1] == "RolledBack"
 
 
+@JUDGES
 def test_canary_failing_half_its_requests_is_rolled_back_while_stable_keeps_answering(
-    prom: Prometheus, scrape: Callable[[str, str], Scraped]
+    prom: Prometheus, scrape: Callable[[str, str], Scraped], judge: str
 ) -> None:
     target = scrape("errors", "errors")
     namespace, stable, canary = target.namespace, target.stable, target.canary
     with harness.Traffic(target.stable_server, target.canary_server, rate=20) as traffic:
         run = harness.run_rollout(
-            spec(),
+            spec(judge),
             prom=prom,
             traffic=traffic,
             namespace=namespace,
@@ -71,13 +78,14 @@ def test_canary_failing_half_its_requests_is_rolled_back_while_stable_keeps_answ
     assert sent_to_canary <= run.end_counts["canary"].ok + run.end_counts["canary"].failed + 8  # in flight
 
 
+@JUDGES
 def test_slow_canary_is_rolled_back_by_the_p95_latency_ratio(
-    prom: Prometheus, scrape: Callable[[str, str], Scraped]
+    prom: Prometheus, scrape: Callable[[str, str], Scraped], judge: str
 ) -> None:
     target = scrape("slow", "slow")
     namespace, stable, canary = target.namespace, target.stable, target.canary
     # only the p95 ratio can fail this canary: the other latency checks are off
-    only_p95 = spec(maxTimePerTokenRatio=None, maxQueueTimeRatio=None)
+    only_p95 = spec(judge, maxTimePerTokenRatio=None, maxQueueTimeRatio=None)
     with harness.Traffic(target.stable_server, target.canary_server, rate=20) as traffic:
         run = harness.run_rollout(
             only_p95,

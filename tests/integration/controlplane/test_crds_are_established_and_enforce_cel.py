@@ -117,9 +117,39 @@ def test_modeldeployment_step_rules_are_enforced(
 
     with pytest.raises(ApiException) as caught:
         kube.create(path, mdep("two-actions", [{"setWeight": 10, "pause": {}}]))
-    assert "exactly one of setWeight, pause or analysis" in (caught.value.body or "")
+    assert "exactly one of setWeight, pause, analysis or experiment" in (caught.value.body or "")
     with pytest.raises(ApiException) as caught:
         kube.create(path, mdep("too-heavy", [{"setWeight": 150}]))
     assert "setWeight" in (caught.value.body or "") and "100" in (caught.value.body or "")
     stored = kube.create(path, mdep("ok", [{"setWeight": 10}, {"analysis": {}}, {"setWeight": 100}]))
     assert stored["spec"]["rollout"]["steps"][1] == {"analysis": {"intervals": 1}}
+
+
+def test_experiment_steps_and_rate_metrics_pass_the_api_server_and_mixed_metrics_do_not(
+    kubetune_crds: CrdReport, kube: Kube, namespace: str
+) -> None:
+    path = f"/apis/kubetune.io/v1alpha1/namespaces/{namespace}/modeldeployments"
+
+    def mdep(name: str, metric: dict[str, object]) -> dict[str, object]:
+        rollout = {
+            "steps": [{"setWeight": 50}, {"experiment": {"duration": "1h"}}, {"setWeight": 100}],
+            "analysis": {"judge": "statistical", "metrics": [{"name": "thumbsUp", **metric}]},
+        }
+        return {
+            "apiVersion": "kubetune.io/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"baseModel": {"uri": "hf://org/model"}, "rollout": rollout},
+        }
+
+    rate = {"rate": {"events": "sum(up)", "total": "sum(up)"}}
+    stored = kube.create(path, mdep("ab", rate))
+    analysis = stored["spec"]["rollout"]["analysis"]
+    assert analysis["confidence"] == 0.99 and analysis["metrics"][0]["rate"]["better"] == "higher"
+    assert stored["spec"]["rollout"]["steps"][1] == {"experiment": {"duration": "1h", "decision": "manual"}}
+    with pytest.raises(ApiException) as caught:
+        kube.create(path, mdep("both", {**rate, "query": "x", "threshold": {"max": 1}}))
+    assert "set exactly one of query (with threshold) or rate" in (caught.value.body or "")
+    with pytest.raises(ApiException) as caught:
+        kube.create(path, mdep("no-threshold", {"query": "x"}))
+    assert "query and threshold go together" in (caught.value.body or "")

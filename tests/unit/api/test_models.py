@@ -98,7 +98,7 @@ def test_modeldeployment_default_rollout_has_analysis_between_weights() -> None:
         ({"rollout": {"steps": [{"setWeight": 50}, {"setWeight": 20}]}}, "weights must not decrease"),
         (
             {"rollout": {"steps": [{"setWeight": 50, "pause": {}}]}},
-            "exactly one of setWeight, pause or analysis",
+            "exactly one of setWeight, pause, analysis or experiment",
         ),
         ({"adapters": [{"name": "a"}]}, "set exactly one of adapter"),
         ({"adapters": [{"name": "a", "adapter": "x"}, {"name": "a", "adapter": "y"}]}, "is used twice"),

@@ -171,3 +171,45 @@ def test_window_with_a_decimal_reaches_prometheus_as_whole_seconds() -> None:
         spec(window="1.5m"), namespace=NS, canary=CANARY, stable=STABLE, query=lambda q: fake.asked.append(q)
     )
     assert fake.asked and all("[90s]" in q and "1.5m" not in q for q in fake.asked)
+
+
+class FakeBuckets:
+    """Answers bucket queries: the canary's requests one bucket (x1.5) slower than stable's."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, promql: str) -> dict[str, float]:
+        self.asked.append(promql)
+        assert promql.startswith("sum by (le) (") and "_bucket{" in promql, promql
+        slow = f'kubetune_io_revision="{CANARY}"' in promql
+        per_bucket = [0, 10, 60, 20, 10] if slow else [10, 60, 20, 10, 0]
+        bounds = ["0.1", "0.15", "0.225", "0.3375", "+Inf"]
+        cumulative = [sum(per_bucket[: i + 1]) * (1 if slow else 4) for i in range(len(bounds))]
+        return dict(zip(bounds, map(float, cumulative), strict=True))
+
+
+def test_statistical_judge_asks_both_histograms_and_stable_count_and_explains_the_verdict() -> None:
+    fake, buckets = FakePrometheus(healthy(p95Latency=0.3), {CANARY: 100, STABLE: 400}), FakeBuckets()
+    out = observe.analysis_outcome(
+        spec(judge="statistical", builtin={"maxTimePerTokenRatio": None, "maxQueueTimeRatio": None}),
+        namespace=NS,
+        canary=CANARY,
+        stable=STABLE,
+        query=fake,
+        buckets_query=buckets,
+    )
+    p95 = next(m for m in out.metrics if m.name == "p95Latency")
+    assert p95.verdict == "Fail" and p95.samples == 100 and p95.stable_samples == 400, p95
+    assert p95.effect == 0.3 / 0.009 and p95.p_value is not None and p95.p_value < 0.005
+    assert {CANARY, STABLE} == {r for q in buckets.asked for r in (CANARY, STABLE) if f'="{r}"' in q}
+    assert all("tgi_request_duration_bucket" in q for q in buckets.asked)
+    assert out.verdict == "Fail" and "canary is slower than stable" in out.message
+
+
+def test_statistical_judge_without_histograms_leaves_latency_inconclusive() -> None:
+    fake = FakePrometheus(healthy(p95Latency=0.3), {CANARY: 100, STABLE: 400})
+    out = run(spec(judge="statistical"), fake)
+    verdicts = {m.name: (m.verdict, m.message) for m in out.metrics}
+    assert verdicts["p95Latency"] == ("Inconclusive", "no histogram for canary or stable in the window")
+    assert verdicts["errorRate"][0] == "Pass"

@@ -188,3 +188,28 @@ def test_prom_label_proxy_refusals_keep_its_error_type() -> None:
     with pytest.raises(PrometheusQueryError) as exc:
         client(FakeSession(status=400, body=body)).query("x")
     assert str(exc.value).endswith("(HTTP 400: prom-label-proxy)") and "conflicting" not in str(exc.value)
+
+
+def buckets(*pairs: tuple[str, str]) -> dict[str, Any]:
+    result = [{"metric": {"le": le}, "value": [1.0, v]} for le, v in pairs]
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+
+def test_query_by_returns_every_series_keyed_by_the_label() -> None:
+    session = FakeSession(body=buckets(("0.1", "3"), ("+Inf", "7")))
+    assert client(session).query_by("sum by (le) (x_bucket)", "le", at=1.0) == {"0.1": 3.0, "+Inf": 7.0}
+    assert session.sent[0]["data"]["query"] == "sum by (le) (x_bucket)"
+    assert client(FakeSession(body=buckets())).query_by("q", "le") == {}
+
+
+def test_query_by_refuses_series_without_the_label_or_with_it_twice_naming_only_the_label() -> None:
+    with pytest.raises(PrometheusQueryError, match="one series per value of label le") as missing:
+        client(FakeSession(body=vector("1"))).query_by("q", "le")
+    assert "p0" not in str(missing.value)  # never a label set
+    with pytest.raises(PrometheusQueryError, match="label le"):
+        client(FakeSession(body=buckets(("1", "1"), ("1", "2")))).query_by("q", "le")
+
+
+def test_query_by_maps_outages_to_unreachable_like_query() -> None:
+    with pytest.raises(PrometheusUnreachable):
+        client(FakeSession(status=503, body={"status": "error"})).query_by("q", "le")

@@ -122,6 +122,12 @@ class Recorder:
                 recorder.asked.append((url, promql, dict(params or {})))
                 return 0.0 if "failure" in promql else 100.0
 
+            def query_by(
+                self, promql: str, label: str, at: float | None = None, params: dict[str, str] | None = None
+            ) -> dict[str, float]:
+                recorder.asked.append((url, promql, dict(params or {})))
+                return {"0.1": 50.0, "+Inf": 100.0}  # a histogram's cumulative buckets by le
+
         return Client()
 
 
@@ -165,6 +171,16 @@ def test_custom_queries_go_only_to_the_tenant_proxy_with_the_objects_namespace()
     assert custom == [(PROXY, {"namespace": "team-a"})]
     assert all(url == OPERATOR for url, promql, _ in recorder.asked if "refusals" not in promql)
     assert next(m for m in outcome.metrics if m.name == "refusals").verdict == "Fail"  # 100 > 1
+
+
+def test_the_statistical_judge_asks_its_histograms_of_the_operators_prometheus_only() -> None:
+    outcome, recorder = analyse(
+        Settings(prometheus_url=OPERATOR, prometheus_tenant_url=PROXY), judge="statistical", metrics=CUSTOM
+    )
+    buckets = [(url, promql) for url, promql, _ in recorder.asked if promql.startswith("sum by (le)")]
+    assert len(buckets) == 6 and {url for url, _ in buckets} == {OPERATOR}  # 3 histograms x 2 revisions
+    latency = [m for m in outcome.metrics if m.name in ("p95Latency", "timePerToken", "queueTime")]
+    assert len(latency) == 3 and all(m.p_value is not None for m in latency), latency
 
 
 def test_without_a_tenant_proxy_a_custom_query_is_sent_nowhere_and_is_inconclusive() -> None:

@@ -88,6 +88,8 @@ class Reason:
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     TOO_MANY_INCONCLUSIVE = "TooManyInconclusive"
     FOREIGN_CHILD = "ForeignChild"
+    EXPERIMENT_STARTED = "ExperimentStarted"
+    EXPERIMENT_DONE = "ExperimentDone"
 
 
 class ServedAdapter(KubeModel):
@@ -230,14 +232,32 @@ class AnalysisStep(KubeModel):
     )
 
 
+class ExperimentStep(KubeModel):
+    """An A/B experiment: hold the current split for a duration, then compare canary with stable."""
+
+    duration: Duration = Field(
+        description="How long the split set by the previous setWeight step is held, e.g. 30m. At the "
+        "end one analysis covers the whole duration (every built-in and custom check, with intervals "
+        "and p-values) and is recorded in status.experiment. Analyses every interval go on meanwhile, "
+        "and their failures still roll back."
+    )
+    decision: Literal["manual", "auto"] = Field(
+        default="manual",
+        description="Who acts on the result: manual (the rollout pauses until kubetune.io/promote "
+        "or kubetune.io/abort) or auto (Pass moves on, Fail rolls back, Inconclusive pauses for a "
+        "person). Default: manual.",
+    )
+
+
 class CanaryStep(KubeModel):
-    """One step of the rollout: exactly one of setWeight, pause, analysis."""
+    """One step of the rollout: exactly one of setWeight, pause, analysis, experiment."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
-                "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1",
-                "each rollout step sets exactly one of setWeight, pause or analysis",
+                "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0)"
+                " + (has(self.experiment) ? 1 : 0) == 1",
+                "each rollout step sets exactly one of setWeight, pause, analysis or experiment",
             )
         )
     )
@@ -247,13 +267,17 @@ class CanaryStep(KubeModel):
     )
     pause: PauseStep | None = Field(default=None, description="Wait before the next step.")
     analysis: AnalysisStep | None = Field(default=None, description="Analyse before the next step.")
+    experiment: ExperimentStep | None = Field(
+        default=None, description="Hold the split for a duration and record an A/B comparison."
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
-        count = sum(x is not None for x in (self.set_weight, self.pause, self.analysis))
+        count = sum(x is not None for x in (self.set_weight, self.pause, self.analysis, self.experiment))
         if count != 1:
             raise ValueError(
-                f"a rollout step must set exactly one of setWeight, pause or analysis (this one sets {count})"
+                "a rollout step must set exactly one of setWeight, pause, analysis or experiment "
+                f"(this one sets {count})"
             )
         return self
 
@@ -287,17 +311,82 @@ class ThresholdRange(KubeModel):
     max: float | None = Field(default=None, description="Highest passing value.")
 
 
+class RateQueries(KubeModel):
+    """A quality rate measured for each revision: events over total, compared canary against stable."""
+
+    events: str = Field(
+        min_length=1,
+        description="PromQL counting the events of one revision over the window, e.g. "
+        'sum(increase(app_feedback_total{kubetune_io_revision="{{revision}}",vote="up"}[{{window}}])). '
+        "{{revision}} is replaced by the canary's, then the stable's revision; {{namespace}} and "
+        "{{window}} as in query.",
+    )
+    total: str = Field(
+        min_length=1,
+        description="PromQL counting all trials of one revision over the window (the denominator), "
+        "with the same placeholders, e.g. sum(increase(app_feedback_total{kubetune_io_revision="
+        '"{{revision}}"}[{{window}}])).',
+    )
+    better: Literal["higher", "lower"] = Field(
+        default="higher",
+        description="Which way is better: higher (a success or thumbs-up rate) or lower (a refusal "
+        "rate). Default: higher.",
+    )
+    max_change: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest change in the worse direction that is still acceptable, as a fraction "
+        "(0.05 = 5 points). The check fails when the canary is worse than stable by more than this "
+        "and Fisher's exact test says the difference is not chance. Default: 0.05.",
+    )
+
+
 class CustomMetric(KubeModel):
-    """A PromQL query evaluated for the canary; {{canary}}, {{stable}}, {{namespace}}, {{window}} are substituted."""
+    """A custom check: a PromQL query with a passing range, or a rate compared canary against stable.
+
+    In ``query``, {{canary}}, {{stable}}, {{namespace}}, {{window}} are substituted; in ``rate``,
+    {{revision}}, {{namespace}}, {{window}}.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.query) != has(self.rate)",
+                "set exactly one of query (with threshold) or rate",
+            ),
+            cel("has(self.query) == has(self.threshold)", "query and threshold go together"),
+        )
+    )
 
     name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_-]*$", description="Name shown in verdicts.")
-    query: str = Field(
+    query: str | None = Field(
+        default=None,
         min_length=1,
         description="PromQL returning one sample, e.g. a rate over {{window}}. Runs only through the "
         "platform's tenant proxy, which limits every selector to this object's namespace; without one "
         "the check is Inconclusive.",
     )
-    threshold: ThresholdRange = Field(description="Passing range of the query's value.")
+    threshold: ThresholdRange | None = Field(
+        default=None, description="Passing range of the query's value (with query)."
+    )
+    rate: RateQueries | None = Field(
+        default=None,
+        description="A quality rate (task success, thumbs-up, refusals) counted per revision and "
+        "compared canary against stable with a confidence interval, under either judge. Runs only "
+        "through the tenant proxy, like query.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        where = f"spec.rollout.analysis.metrics[{self.name}]"
+        if (self.query is None) == (self.rate is None):
+            raise ValueError(f"{where}: set exactly one of query (with threshold) or rate")
+        if (self.query is None) != (self.threshold is None):
+            raise ValueError(
+                f"{where}: query needs a threshold (e.g. threshold: {{max: 0.05}}), and only query"
+            )
+        return self
 
 
 class AnalysisSpec(KubeModel):
@@ -331,6 +420,25 @@ class AnalysisSpec(KubeModel):
         "which the rollout is stalled, and spec.rollout.onStalled applies (rollback or hold). A passing "
         "or failing analysis resets the count. Default: unset (only progressDeadline bounds a "
         "rollout). Example: 10.",
+    )
+    judge: Literal["threshold", "statistical"] = Field(
+        default="threshold",
+        description="How the built-in checks decide. threshold: a check fails when canary/stable "
+        "(or canary - stable for errorRate) is beyond its limit in this window, however few requests "
+        "made it. statistical: it fails only when, in addition, the canary is worse than stable with "
+        "the stated confidence (Fisher's exact test on failures, Mann-Whitney U on the latency "
+        "histograms), so noise does not roll back a healthy canary and tighter limits become usable. "
+        "Status shows each check's effect, confidence interval and p-value. Default: threshold. "
+        "Example: statistical.",
+    )
+    confidence: float = Field(
+        default=0.99,
+        ge=0.8,
+        le=0.9999,
+        description="With judge statistical: how sure a check must be that the canary is worse before "
+        "it fails (one-sided; 0.99 means a healthy canary fails a check in at most 1 of 100 analyses). "
+        "Confidence intervals in status are two-sided at 2*confidence-1, so each bound holds with this "
+        "confidence. Default: 0.99.",
     )
     builtin: BuiltinChecks = Field(default_factory=BuiltinChecks, description="Built-in TGI checks.")
     metrics: list[CustomMetric] = Field(
@@ -496,9 +604,24 @@ class MetricVerdict(KubeModel):
     stable: float | None = Field(default=None, description="Stable value over the same window.")
     threshold: str | None = Field(default=None, description="What was required, in words.")
     samples: int = Field(default=0, description="Canary requests in the window.")
+    stable_samples: int | None = Field(
+        default=None, description="Stable requests in the window (judge statistical)."
+    )
+    effect: float | None = Field(
+        default=None,
+        description="Size of the difference: canary/stable for latency checks, canary - stable for "
+        "rates (judge statistical).",
+    )
+    effect_low: float | None = Field(default=None, description="Lower confidence bound of effect.")
+    effect_high: float | None = Field(default=None, description="Upper confidence bound of effect.")
+    p_value: float | None = Field(
+        default=None,
+        description="One-sided p-value: the chance of a difference at least this bad if canary and "
+        "stable were the same (judge statistical).",
+    )
     message: str = Field(default="", description="Why, in words.")
 
-    @field_validator("canary", "stable")
+    @field_validator("canary", "stable", "effect", "effect_low", "effect_high", "p_value")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         # PromQL answers NaN (0/0, e.g. no requests in the window) and ±Inf; JSON has neither,
@@ -521,6 +644,23 @@ class AnalysisStatus(KubeModel):
         default=0,
         description="Inconclusive analyses (Prometheus unreachable included) since the last conclusive one.",
     )
+
+
+class ExperimentStatus(KubeModel):
+    """The latest A/B experiment: the split it held, and canary against stable over its duration."""
+
+    model_config = ConfigDict(strict=False)
+
+    revision: str = Field(description="Canary revision it compared with stable.")
+    step: int = Field(description="Index of the experiment step in spec.rollout.steps.")
+    weight: int = Field(description="Percent of traffic the canary had throughout.")
+    started_at: str = Field(description="When the split began to be held.")
+    ended_at: str | None = Field(default=None, description="When the result was recorded.")
+    verdict: Verdict | None = Field(default=None, description="Overall result; unset while it runs.")
+    metrics: list[MetricVerdict] = Field(
+        default_factory=list, description="Per-check results over the whole experiment."
+    )
+    decision: str = Field(default="", description="What happened with the result, in words.")
 
 
 class HistoryEntry(KubeModel):
@@ -551,6 +691,7 @@ class ModelDeploymentStatus(KubeModel):
         "spec.rollout.progressDeadline counts from here.",
     )
     analysis: AnalysisStatus | None = Field(default=None, description="Latest analysis.")
+    experiment: ExperimentStatus | None = Field(default=None, description="Latest A/B experiment.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Recent decisions, newest last.")
     conditions: list[Condition] = Field(default_factory=list, description="Latest observations.")
     observed_generation: int | None = Field(default=None, description="Generation the status reflects.")

@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict, Verdict
+from kubetune.controllers.modeldeployment import statistical
+from kubetune.controllers.modeldeployment.statistical import Observation as Observation
 
 REVISION_LABEL = "kubetune_io_revision"  # pod label kubetune.io/revision, as relabelled by Prometheus
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One check's numbers over the window: canary and stable values and the canary sample count."""
-
-    canary: float | None
-    stable: float | None
-    samples: int
 
 
 REV = "$REVISION"
@@ -37,10 +31,15 @@ class Query:
     name: str
     value: str
     samples: str
+    buckets: str | None = None  # per-``le`` counts of the check's histogram (statistical judge)
 
     def for_revision(self, revision: str) -> tuple[str, str]:
         """(value query, sample-count query) for one revision."""
         return self.value.replace(REV, revision), self.samples.replace(REV, revision)
+
+    def buckets_for(self, revision: str) -> str | None:
+        """The bucket-count query for one revision: one result per ``le``."""
+        return None if self.buckets is None else self.buckets.replace(REV, revision)
 
 
 def _sel(namespace: str, rev: str) -> str:
@@ -107,16 +106,27 @@ def builtin_queries(namespace: str, window: str) -> list[Query]:
     def mean(histogram: str) -> str:
         return f"sum({grown(histogram + '_sum')}) / sum({grown(histogram + '_count')})"
 
+    def buckets(histogram: str) -> str:
+        return f"sum by (le) ({grown(histogram + '_bucket')})"
+
+    duration = "tgi_request_duration"
+    per_token = "tgi_request_mean_time_per_token_duration"
+    queue = "tgi_request_queue_duration"
     return [
         Query("errorRate", f"({failures} or ({count} * 0)) / {count}", count),
-        Query(
-            "p95Latency",
-            f"histogram_quantile(0.95, sum by (le) ({grown('tgi_request_duration_bucket')}))",
-            count,
-        ),
-        Query("timePerToken", mean("tgi_request_mean_time_per_token_duration"), count),
-        Query("queueTime", mean("tgi_request_queue_duration"), count),
+        Query("p95Latency", f"histogram_quantile(0.95, {buckets(duration)})", count, buckets(duration)),
+        Query("timePerToken", mean(per_token), count, buckets(per_token)),
+        Query("queueTime", mean(queue), count, buckets(queue)),
     ]
+
+
+def revision_query(template: str, *, revision: str, namespace: str, window: str) -> str:
+    """A rate metric's PromQL (events or total) for one revision, placeholders filled."""
+    return (
+        template.replace("{{revision}}", revision)
+        .replace("{{namespace}}", namespace)
+        .replace("{{window}}", window)
+    )
 
 
 def custom_query(template: str, *, canary: str, stable: str, namespace: str, window: str) -> str:
@@ -159,8 +169,8 @@ def _ratio_check(
     return base.model_copy(update={"verdict": verdict, "message": f"ratio {ratio:.2f}"})
 
 
-def judge(spec: AnalysisSpec, observations: dict[str, Observation]) -> tuple[Verdict, list[MetricVerdict]]:
-    """Verdicts for every enabled check; overall Fail if any fails, else Inconclusive if any is."""
+def _threshold_verdicts(spec: AnalysisSpec, observations: dict[str, Observation]) -> list[MetricVerdict]:
+    """The threshold judge: each built-in check against its limit, in this window alone."""
     checks = spec.builtin
     out: list[MetricVerdict] = []
     if checks.max_error_rate_increase is not None and "errorRate" in observations:
@@ -197,8 +207,38 @@ def judge(spec: AnalysisSpec, observations: dict[str, Observation]) -> tuple[Ver
         if max_ratio is not None and name in observations:
             # Sub-millisecond differences are noise, not regressions.
             out.append(_ratio_check(name, observations[name], max_ratio, spec.min_samples, floor=0.001))
+    return out
+
+
+def judge(spec: AnalysisSpec, observations: dict[str, Observation]) -> tuple[Verdict, list[MetricVerdict]]:
+    """Verdicts for every enabled check; overall Fail if any fails, else Inconclusive if any is.
+
+    The built-in checks follow ``spec.judge``: limits alone (threshold), or limits and
+    significance (:mod:`.statistical`). Custom ``query`` metrics keep their fixed range either
+    way; custom ``rate`` metrics are always compared with stable statistically, sharing the
+    confidence with the statistical built-in checks.
+    """
+    out: list[MetricVerdict] = []
+    rates = [m for m in spec.metrics if m.rate is not None]
+    if spec.judge == "statistical":
+        builtins = len(statistical.enabled_builtins(spec, observations))
+        out += statistical.builtin_verdicts(spec, observations, builtins + len(rates))
+    else:
+        builtins = 0
+        out += _threshold_verdicts(spec, observations)
+    alpha = (1 - spec.confidence) / max(1, builtins + len(rates))
     for metric in spec.metrics:
         obs = observations.get(metric.name, Observation(None, None, 0))
+        if metric.rate is not None:
+            worse: Literal["higher", "lower"] = "lower" if metric.rate.better == "higher" else "higher"
+            what = "succeeds less often" if worse == "lower" else "has a higher rate"
+            out.append(
+                statistical.rate(
+                    metric.name, obs, metric.rate.max_change, spec.min_samples, alpha, worse, what
+                )
+            )
+            continue
+        assert metric.threshold is not None
         lo, hi = metric.threshold.min, metric.threshold.max
         desc = " and ".join(
             x for x in (f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else "") if x

@@ -2,7 +2,9 @@
 
 Steps run in order: ``setWeight`` moves traffic and continues once the canary is ready;
 ``pause`` waits for its duration (or, without one, for ``kubetune.io/promote``); ``analysis``
-waits for ``intervals`` consecutive passing analyses. While the canary takes traffic, every
+waits for ``intervals`` consecutive passing analyses; ``experiment`` (an A/B test) holds the
+split for its duration, records one analysis over all of it in ``status.experiment``, and then
+pauses for a person (``decision: manual``) or acts on it (``auto``). While the canary takes traffic, every
 analysis counts: a Fail adds to ``failures`` and ``failureLimit`` failures roll back, keeping
 the stable pods; Inconclusive follows ``onInconclusive``; Prometheus unreachable always holds
 (it can never promote). ``kubetune.io/promote: "true"`` skips the current step,
@@ -25,6 +27,8 @@ from kubetune.api.v1alpha1.base import get_condition, parse_duration, rfc3339
 from kubetune.api.v1alpha1.modeldeployment import (
     AnalysisStatus,
     ConditionType,
+    ExperimentStatus,
+    ExperimentStep,
     HistoryEntry,
     MetricVerdict,
     ModelDeploymentStatus,
@@ -101,6 +105,21 @@ def analysis_due(rollout: RolloutSpec, status: ModelDeploymentStatus, now: datet
     return (now - _parse(last)).total_seconds() >= parse_duration(rollout.analysis.interval)
 
 
+def experiment_due(rollout: RolloutSpec, status: ModelDeploymentStatus, now: datetime) -> str | None:
+    """The window for an A/B experiment's closing analysis when it is due (its duration), else None."""
+    i = status.current_step
+    e = status.experiment
+    if i is None or i >= len(rollout.steps) or status.phase not in ("Progressing", "Paused"):
+        return None
+    step = rollout.steps[i].experiment
+    if step is None or e is None or e.verdict is not None:
+        return None
+    if e.revision != status.canary_revision or e.step != i:
+        return None
+    elapsed = (now - _parse(e.started_at)).total_seconds()
+    return step.duration if elapsed >= parse_duration(step.duration) else None
+
+
 def _at_analysis_step(rollout: RolloutSpec, status: ModelDeploymentStatus) -> bool:
     i = status.current_step
     return i is not None and i < len(rollout.steps) and rollout.steps[i].analysis is not None
@@ -119,6 +138,7 @@ class _Machine:
         self.requeue: float | None = None
         self.clear: list[str] = []
         self.stalled: tuple[str, str] | None = None
+        self.experiment: AnalysisOutcome | None = None
 
     def record(self, action: str, message: str, reason: str, warning: bool = False) -> None:
         rev = self.s.canary_revision or self.s.stable_revision or ""
@@ -162,9 +182,12 @@ def advance(
     observed: Observed,
     now: datetime,
     analysis: AnalysisOutcome | None = None,
+    experiment: AnalysisOutcome | None = None,
 ) -> Decision:
-    """The next rollout state. ``analysis`` is the run reconcile made because :func:`analysis_due`."""
+    """The next rollout state. ``analysis`` is the run reconcile made because :func:`analysis_due`;
+    ``experiment`` the one over an A/B experiment's whole duration, because :func:`experiment_due`."""
     m = _Machine(rollout, status, now)
+    m.experiment = experiment
     s = m.s
     desired = observed.desired_revision
 
@@ -333,8 +356,77 @@ def _apply_analysis(m: _Machine, outcome: AnalysisOutcome) -> bool:
             why = "; ".join(f"{v.name}: {v.message}" for v in outcome.metrics if v.verdict == "Inconclusive")
             m.record("Hold", f"analysis inconclusive, holding: {why}", Reason.ANALYSIS_INCONCLUSIVE)
     else:
-        m.record("AnalysisPassed", "every check passed", Reason.ANALYSIS_PASSED)
+        m.record("AnalysisPassed", "every check passed" + _evidence(outcome.metrics), Reason.ANALYSIS_PASSED)
     return True
+
+
+def _evidence(metrics: list[MetricVerdict]) -> str:
+    """``: name effect [low, high] p=...`` for the checks the statistical judge measured, else ''."""
+    parts = [
+        f"{v.name} {v.effect:.3g} [{v.effect_low:.3g}, {v.effect_high:.3g}] p={v.p_value:.2g}"
+        for v in metrics
+        if v.effect is not None
+        and v.p_value is not None
+        and v.effect_low is not None
+        and v.effect_high is not None
+    ]
+    return f": {'; '.join(parts)}" if parts else ""
+
+
+def _run_experiment(m: _Machine, step: ExperimentStep) -> bool:
+    """Hold the split, then record the closing analysis; True when the rollout moves on.
+
+    The closing analysis is reconcile's (:func:`experiment_due`); while Prometheus cannot answer
+    it the result waits. Time in a running experiment counts as progress: its duration bounds it.
+    """
+    s = m.s
+    assert s.current_step is not None and s.canary_revision is not None
+    e = s.experiment
+    if e is None or e.revision != s.canary_revision or e.step != s.current_step:
+        e = s.experiment = ExperimentStatus(
+            revision=s.canary_revision,
+            step=s.current_step,
+            weight=s.canary_weight,
+            started_at=rfc3339(m.now),
+        )
+        m.record(
+            "ExperimentStarted",
+            f"holding canary weight {s.canary_weight}% for {step.duration}, then comparing canary with stable",
+            Reason.EXPERIMENT_STARTED,
+        )
+    if e.verdict is None:
+        s.phase = "Progressing"
+        s.progressed_at = rfc3339(m.now)
+        outcome = m.experiment
+        if outcome is None or not outcome.reachable:
+            left = parse_duration(step.duration) - (m.now - _parse(e.started_at)).total_seconds()
+            m.wake(max(left, 1.0))
+            return False
+        e = s.experiment = e.model_copy(
+            update={"ended_at": rfc3339(m.now), "verdict": outcome.verdict, "metrics": outcome.metrics}
+        )
+        m.record(
+            "ExperimentDone",
+            f"over {step.duration} at {e.weight}%: {outcome.message}{_evidence(outcome.metrics)}",
+            Reason.EXPERIMENT_DONE,
+            warning=outcome.verdict == "Fail",
+        )
+    if step.decision == "auto" and e.verdict == "Fail":
+        s.experiment = e.model_copy(update={"decision": "rolled back by policy (decision: auto)"})
+        m.rollback(f"experiment result Fail: {_failed(e.metrics)}", Reason.ANALYSIS_FAILED)
+        return False
+    if step.decision == "auto" and e.verdict == "Pass":
+        s.experiment = e.model_copy(update={"decision": "moved on by policy (decision: auto)"})
+        return True
+    s.experiment = e.model_copy(
+        update={"decision": "waiting for kubetune.io/promote (moves on) or kubetune.io/abort (rolls back)"}
+    )
+    s.phase = "Paused"
+    return False
+
+
+def _failed(metrics: list[MetricVerdict]) -> str:
+    return ", ".join(f"{v.name} ({v.message})" for v in metrics if v.verdict == "Fail")
 
 
 def _run_steps(m: _Machine, observed: Observed, skip: bool) -> None:
@@ -344,6 +436,12 @@ def _run_steps(m: _Machine, observed: Observed, skip: bool) -> None:
         step = steps[s.current_step]
         if skip:
             skip = False
+            if (
+                step.experiment is not None
+                and s.experiment is not None
+                and s.experiment.step == s.current_step
+            ):
+                s.experiment = s.experiment.model_copy(update={"decision": "moved on by kubetune.io/promote"})
             m.record(
                 "Skipped", f"step {s.current_step} skipped by kubetune.io/promote", Reason.MANUAL_PROMOTE
             )
@@ -374,6 +472,11 @@ def _run_steps(m: _Machine, observed: Observed, skip: bool) -> None:
             s.phase = "Progressing"
             m.enter_step(s.current_step + 1)
             continue
+        if step.experiment is not None:
+            if _run_experiment(m, step.experiment):
+                m.enter_step(s.current_step + 1)
+                continue
+            return
         if step.analysis is not None:
             s.phase = "Progressing"
             passes = s.analysis.passes if s.analysis else 0

@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from kubetune.api.v1alpha1.base import parse_duration
-from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict
+from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict, RateQueries
 from kubetune.clients.prometheus import PrometheusQueryError, PrometheusUnreachable
-from kubetune.controllers.modeldeployment import analysis, tenancy
+from kubetune.controllers.modeldeployment import analysis, stats, tenancy
 from kubetune.controllers.modeldeployment.canary import AnalysisOutcome
 
 QueryFn = Callable[[str], float | None]
 """One PromQL instant query -> its single value; None for no series, NaN as computed."""
+
+BucketsFn = Callable[[str], dict[str, float]]
+"""One PromQL instant query -> its series by ``le`` (a histogram's cumulative bucket counts)."""
 
 
 def promql_duration(duration: str) -> str:
@@ -58,10 +62,31 @@ def enabled_builtins(spec: AnalysisSpec) -> set[str]:
 class _Asker:
     """Runs each distinct query once per analysis run and keeps per-check query errors."""
 
-    def __init__(self, query: QueryFn, errors: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, query: QueryFn, errors: dict[str, str] | None = None, buckets: BucketsFn | None = None
+    ) -> None:
         self._query = query
+        self._buckets = buckets
         self._seen: dict[str, float | None] = {}
+        self._histograms: dict[str, stats.Histogram | None] = {}
         self.errors: dict[str, str] = {} if errors is None else errors
+
+    def histogram(self, check: str, promql: str | None) -> stats.Histogram | None:
+        """The histogram ``promql`` selects (None: not asked, nothing in the window, or an error)."""
+        if promql is None or self._buckets is None:
+            return None
+        if promql not in self._histograms:
+            try:
+                by_le = self._buckets(promql)
+                self._histograms[promql] = (
+                    stats.Histogram.from_cumulative({float(le): v for le, v in by_le.items()})
+                    if by_le
+                    else None
+                )
+            except (PrometheusQueryError, ValueError) as exc:
+                self.errors.setdefault(check, str(exc))
+                self._histograms[promql] = None
+        return self._histograms[promql]
 
     def ask(self, check: str, promql: str) -> float | None:
         if promql not in self._seen:
@@ -88,10 +113,17 @@ def analysis_outcome(
     query: QueryFn,
     tenant_query: QueryFn | None = None,
     custom_problem: str = tenancy.NO_TENANT_PROXY,
+    buckets_query: BucketsFn | None = None,
 ) -> AnalysisOutcome:
-    """Query, judge and summarise one analysis of ``canary`` against ``stable`` in ``namespace``."""
+    """Query, judge and summarise one analysis of ``canary`` against ``stable`` in ``namespace``.
+
+    With ``judge: statistical`` it also asks the stable request count and, through
+    ``buckets_query``, both revisions' latency histograms (without one, latency checks are
+    Inconclusive).
+    """
     window = promql_duration(spec.window)
-    asker = _Asker(query)
+    statistical = spec.judge == "statistical"
+    asker = _Asker(query, buckets=buckets_query)
     tenant_asker = _Asker(tenant_query, asker.errors) if tenant_query is not None else None
     observations: dict[str, analysis.Observation] = {}
     try:
@@ -103,16 +135,30 @@ def analysis_outcome(
             canary_samples = _count(asker.ask(q.name, canary_count_q))
             if q.name not in enabled:
                 continue
+            extra: dict[str, Any] = {}
+            if statistical:
+                extra = {
+                    "stable_samples": _count(asker.ask(q.name, q.for_revision(stable)[1])),
+                    "canary_histogram": asker.histogram(q.name, q.buckets_for(canary)),
+                    "stable_histogram": asker.histogram(q.name, q.buckets_for(stable)),
+                }
             observations[q.name] = analysis.Observation(
                 canary=asker.ask(q.name, canary_value_q),
                 stable=asker.ask(q.name, stable_value_q),
                 samples=canary_samples,
+                **extra,
             )
         for metric in spec.metrics:
             value = None
             if tenant_asker is None:
                 asker.errors.setdefault(metric.name, custom_problem)
+            elif metric.rate is not None:
+                observations[metric.name] = _rate(
+                    tenant_asker, metric.name, metric.rate, (canary, stable), namespace, window
+                )
+                continue
             else:
+                assert metric.query is not None
                 promql = analysis.custom_query(
                     metric.query, canary=canary, stable=stable, namespace=namespace, window=window
                 )
@@ -125,6 +171,26 @@ def analysis_outcome(
     verdict, metrics = analysis.judge(spec, observations)
     metrics = [_with_query_error(m, asker.errors) for m in metrics]
     return AnalysisOutcome(verdict, metrics, message=summary(verdict, metrics))
+
+
+def _rate(
+    asker: _Asker, name: str, rate: RateQueries, revisions: tuple[str, str], namespace: str, window: str
+) -> analysis.Observation:
+    """A rate metric's events/total for canary and stable; samples are each revision's total."""
+    values: list[float | None] = []
+    totals: list[int] = []
+    for revision in revisions:
+
+        def ask(template: str, revision: str = revision) -> float | None:
+            return asker.ask(
+                name, analysis.revision_query(template, revision=revision, namespace=namespace, window=window)
+            )
+
+        total = _count(ask(rate.total))
+        events = _count(ask(rate.events))
+        totals.append(total)
+        values.append(min(events, total) / total if total > 0 else None)
+    return analysis.Observation(values[0], values[1], totals[0], totals[1])
 
 
 def _with_query_error(verdict: MetricVerdict, errors: dict[str, str]) -> MetricVerdict:

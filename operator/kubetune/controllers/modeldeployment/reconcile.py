@@ -161,7 +161,11 @@ class Reconciler:
         if status.canary_revision == desired and canary.analysis_due(mdep.spec.rollout, status, now):
             outcome = self._analyse(mdep, status, now)
             self.metrics.analysed(namespace, name, outcome)
-        decision = canary.advance(mdep.spec.rollout, status, observed, now, outcome)
+        closing = None
+        window = canary.experiment_due(mdep.spec.rollout, status, now)
+        if status.canary_revision == desired and window is not None:
+            closing = self._analyse(mdep, status, now, window=window)
+        decision = canary.advance(mdep.spec.rollout, status, observed, now, outcome, experiment=closing)
         new = decision.status
         try:
             route_problem = self._act(mdep, new, desired, resolved, deployments)
@@ -386,9 +390,12 @@ class Reconciler:
         return None
 
     def _analyse(
-        self, mdep: ModelDeployment, status: ModelDeploymentStatus, now: datetime
+        self, mdep: ModelDeployment, status: ModelDeploymentStatus, now: datetime, window: str | None = None
     ) -> canary.AnalysisOutcome:
+        """One analysis; ``window`` replaces the spec's (an experiment's closing analysis)."""
         spec = mdep.spec.rollout.analysis
+        if window is not None:
+            spec = spec.model_copy(update={"window": window})
         plan = tenancy.plan(
             spec.prometheus_url,
             operator_url=self.settings.prometheus_url,
@@ -411,6 +418,7 @@ class Reconciler:
             canary=status.canary_revision,
             stable=status.stable_revision,
             query=functools.partial(self._client(plan.url).query, at=at),
+            buckets_query=functools.partial(self._client(plan.url).query_by, label="le", at=at),
             tenant_query=tenant_query,
             custom_problem=plan.custom_problem or "",
         )
