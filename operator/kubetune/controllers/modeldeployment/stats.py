@@ -20,15 +20,16 @@ into verdicts.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as sps
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20  # fixed: the same counts give the same interval (the judge is pure)
@@ -51,6 +52,12 @@ class Comparison:
     low: float
     high: float
     p_value: float
+
+
+def _scipy_stats() -> ModuleType:
+    """``scipy.stats``, imported on first use: it adds ~75 MiB to the process, which an operator
+    whose rollouts never run a statistical check does not pay (``benchmarks/operator``)."""
+    return importlib.import_module("scipy.stats")
 
 
 def interval_level(confidence: float) -> float:
@@ -161,7 +168,9 @@ def histograms(
     if c.sum() == 0 or s.sum() == 0:
         raise ValueError("a histogram without observations cannot be compared")
     index = np.arange(len(c))
-    u = sps.mannwhitneyu(np.repeat(index, c), np.repeat(index, s), alternative="greater", method="asymptotic")
+    u = _scipy_stats().mannwhitneyu(
+        np.repeat(index, c), np.repeat(index, s), alternative="greater", method="asymptotic"
+    )
     p_value = float(u.pvalue)
     if math.isnan(p_value):  # every observation in one bucket: no difference at all
         p_value = 1.0
@@ -187,7 +196,7 @@ def histograms(
 
 
 def _wilson(k: int, n: int, level: float) -> tuple[float, float]:
-    ci = sps.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    ci = _scipy_stats().binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
     return float(ci.low), float(ci.high)
 
 
@@ -210,7 +219,9 @@ def proportions(
     ce = min(max(canary_events, 0), canary_total)
     se = min(max(stable_events, 0), stable_total)
     table = [[ce, canary_total - ce], [se, stable_total - se]]
-    p_value = float(sps.fisher_exact(table, alternative="greater" if worse == "higher" else "less").pvalue)
+    p_value = float(
+        _scipy_stats().fisher_exact(table, alternative="greater" if worse == "higher" else "less").pvalue
+    )
     level = interval_level(confidence)
     pc, ps = ce / canary_total, se / stable_total
     lc, uc = _wilson(ce, canary_total, level)
