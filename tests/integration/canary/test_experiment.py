@@ -121,7 +121,8 @@ def test_healthy_canary_passes_the_experiment_and_is_promoted(
     assert success.effect_low <= 0 <= success.effect_high, success
     served = counts["canary"].ok
     assert counts["canary"].failed == 0 and 0.7 * served <= success.samples <= served, (success, counts)
-    assert success.stable_samples is not None and success.stable_samples >= success.samples, success
+    # a 50/50 split: stable served about as many in the same window
+    assert success.stable_samples is not None and success.stable_samples >= 0.7 * success.samples, success
     actions = run.actions()
     assert actions[-1] == "Promoted" and "RolledBack" not in actions, run.describe()
 
