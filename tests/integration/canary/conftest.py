@@ -7,8 +7,10 @@ server for every test, healthy or with injected faults (``--fault-error-rate 0.5
 are new: like TGI, a server creates its series with its first request and the analysis counts a
 series born in its window from zero, so a canary reused across tests would bring earlier tests'
 requests into its first window. One Prometheus scrapes whatever a test writes to its file_sd
-file. Skipped when /usr/bin/prometheus is missing, unless KUBETUNE_REQUIRE_PROMETHEUS is set
-(then it is an error).
+file. Custom metrics go through ``tenant_proxy``, a real prom-label-proxy in front of that
+Prometheus, as the operator sends them. Skipped when /usr/bin/prometheus (or, for the tenant
+proxy, the prom-label-proxy build) is missing, unless KUBETUNE_REQUIRE_PROMETHEUS is set (then
+it is an error).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from kubetune.testing import prometheus, servers
+from kubetune.testing import prometheus, promlabelproxy, servers
 from kubetune.testing.waiting import wait_for
 
 from . import harness
@@ -137,3 +139,16 @@ def own_prometheus(prometheus_binary: str, tmp_path: Path) -> Iterator[prometheu
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="session")
+def tenant_proxy(prom: prometheus.Prometheus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of prom-label-proxy (``-label namespace``) in front of ``prom``: where custom metrics go."""
+    binary = promlabelproxy.find_binary()
+    if binary is None:
+        why = "prom-label-proxy is not built (run hack/build-prom-label-proxy.sh)"
+        if os.environ.get("KUBETUNE_REQUIRE_PROMETHEUS"):
+            pytest.fail(f"KUBETUNE_REQUIRE_PROMETHEUS is set but {why}", pytrace=False)
+        pytest.skip(why)
+    with promlabelproxy.PromLabelProxy(binary, prom.url, tmp_path_factory.mktemp("tenant-proxy")) as proxy:
+        yield proxy.url

@@ -9,8 +9,11 @@ Everything the controller would have in a cluster, minus Kubernetes:
 - :class:`Traffic` sends bounded, loopback-only ``/generate`` requests at a fixed rate from a
   background thread, ``weight`` percent of them to the canary server, and counts the answers.
 - :func:`run_rollout` is the controller's loop without the controller: ``canary.analysis_due``
-  -> ``observe.analysis_outcome`` against Prometheus -> ``canary.advance``, on the real clock,
-  until promotion, rollback or a deadline; the traffic follows the weight it decides.
+  (and ``canary.experiment_due``, an A/B experiment's closing analysis over its duration) ->
+  ``observe.analysis_outcome`` against Prometheus -> ``canary.advance``, on the real clock,
+  until promotion, rollback or a deadline; the traffic follows the weight it decides. Custom
+  metrics go through ``tenant_url`` (a real prom-label-proxy) with the ``namespace`` form field,
+  as the reconciler sends them; without one they are Inconclusive, as in the operator.
 
 Shared by ``conftest.py`` and ``benchmarks/canary/bench.py``; it never talks to anything but
 127.0.0.1.
@@ -29,7 +32,8 @@ from datetime import UTC, datetime
 import requests
 
 from kubetune.api.v1alpha1.modeldeployment import AnalysisStatus, ModelDeploymentStatus, RolloutSpec
-from kubetune.controllers.modeldeployment import canary, observe
+from kubetune.clients.prometheus import Client
+from kubetune.controllers.modeldeployment import canary, observe, tenancy
 from kubetune.testing.prometheus import Prometheus
 from kubetune.testing.servers import Server
 
@@ -128,6 +132,7 @@ class Analysis:
     at: float  # seconds since the rollout started
     outcome: canary.AnalysisOutcome
     weight: int
+    closing: bool = False  # an A/B experiment's closing analysis (over its duration)
 
 
 @dataclasses.dataclass
@@ -163,7 +168,7 @@ class Rollout:
                 for m in o.metrics
             )
             lines.append(
-                f"  t={a.at:5.1f}s w={a.weight:3d} {o.verdict} reachable={o.reachable} {o.message} | {checks}"
+                f"  t={a.at:5.1f}s w={a.weight:3d}{' closing' if a.closing else ''} {o.verdict} reachable={o.reachable} {o.message} | {checks}"
             )
         lines += [f"  event {e.reason}: {e.message}" for e in self.events]
         return "\n".join(lines)
@@ -180,27 +185,47 @@ def run_rollout(
     deadline_s: float,
     tick_s: float = 0.25,
     on_tick: Callable[[Rollout], bool] | None = None,
+    tenant_url: str | None = None,
 ) -> Rollout:
     """Reconcile every ``tick_s`` like the controller would, until promoted, rolled back, deadline
-    or ``on_tick`` returns True. Traffic follows the decided canary weight."""
+    or ``on_tick`` returns True. Traffic follows the decided canary weight. An experiment's
+    closing analysis is recorded in ``run.analyses`` too, with ``closing=True``."""
     client = prom.client()
+    tenant = Client(tenant_url, timeout_s=2.0) if tenant_url is not None else None
     run = Rollout(ModelDeploymentStatus(phase="Healthy", stable_revision=stable, analysis=AnalysisStatus()))
     deadline = run.started + deadline_s
+
+    def analyse(now: datetime, window: str | None = None) -> canary.AnalysisOutcome:
+        spec = rollout.analysis if window is None else rollout.analysis.model_copy(update={"window": window})
+        at = now.timestamp()
+        tenant_query = None
+        if tenant is not None:
+            tenant_query = functools.partial(tenant.query, at=at, params={tenancy.TENANT_PARAM: namespace})
+        outcome = observe.analysis_outcome(
+            spec,
+            namespace=namespace,
+            canary=canary_rev,
+            stable=stable,
+            query=functools.partial(client.query, at=at),
+            buckets_query=functools.partial(client.query_by, label="le", at=at),
+            tenant_query=tenant_query,
+        )
+        elapsed = time.monotonic() - run.started
+        run.analyses.append(Analysis(elapsed, outcome, run.status.canary_weight, closing=window is not None))
+        return outcome
+
     while time.monotonic() < deadline:
         now = datetime.now(UTC)
-        outcome = None
-        if canary.analysis_due(rollout, run.status, now):
-            outcome = observe.analysis_outcome(
-                rollout.analysis,
-                namespace=namespace,
-                canary=canary_rev,
-                stable=stable,
-                query=functools.partial(client.query, at=now.timestamp()),
-                buckets_query=functools.partial(client.query_by, label="le", at=now.timestamp()),
-            )
-            run.analyses.append(Analysis(time.monotonic() - run.started, outcome, run.status.canary_weight))
+        outcome = analyse(now) if canary.analysis_due(rollout, run.status, now) else None
+        window = canary.experiment_due(rollout, run.status, now)
+        closing = analyse(now, window) if window is not None else None
         decision = canary.advance(
-            rollout, run.status, canary.Observed(desired_revision=canary_rev, canary_ready=True), now, outcome
+            rollout,
+            run.status,
+            canary.Observed(desired_revision=canary_rev, canary_ready=True),
+            now,
+            outcome,
+            experiment=closing,
         )
         run.status = decision.status
         run.events += decision.events
