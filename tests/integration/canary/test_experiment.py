@@ -103,6 +103,17 @@ def success_of(metrics: list[MetricVerdict]) -> MetricVerdict:
     return next(m for m in metrics if m.name == "success")
 
 
+# TGI (and `kubetune serve`) counts a request when it arrives and its success when it ends: the
+# requests still in flight at the window's end are counted but not yet successes. The traffic
+# (harness.Traffic) keeps at most its 8 workers' requests in flight.
+IN_FLIGHT = 8
+
+
+def all_succeeded(rate: float | None, samples: int | None) -> bool:
+    """Every request of the window succeeded, but for those still in flight at its end."""
+    return rate is not None and samples is not None and rate >= 1 - IN_FLIGHT / samples
+
+
 def test_healthy_canary_passes_the_experiment_and_is_promoted(
     prom: Prometheus, tenant_proxy: str, scrape: Callable[[str, str], Scraped]
 ) -> None:
@@ -115,8 +126,11 @@ def test_healthy_canary_passes_the_experiment_and_is_promoted(
     success = success_of(metrics)
     # every request succeeded on both sides; the counts are the requests really served in the
     # window (the canary's series were born in it and count from zero)
-    assert success.verdict == "Pass" and success.canary == 1.0 and success.stable == 1.0, success
-    assert success.p_value is not None and success.effect == 0.0, success
+    assert success.verdict == "Pass", success
+    assert all_succeeded(success.canary, success.samples), success
+    assert all_succeeded(success.stable, success.stable_samples), success
+    assert success.p_value is not None and success.effect is not None, success
+    assert abs(success.effect) <= IN_FLIGHT / min(success.samples or 1, success.stable_samples or 1), success
     assert success.effect_low is not None and success.effect_high is not None, success
     assert success.effect_low <= 0 <= success.effect_high, success
     served = counts["canary"].ok
@@ -138,7 +152,8 @@ def test_canary_failing_half_its_requests_fails_the_experiment_and_is_rolled_bac
     assert e is not None and e.verdict == "Fail" and e.decision == "rolled back by policy (decision: auto)", e
     success = success_of(metrics)
     assert success.verdict == "Fail", success
-    assert success.canary is not None and 0.3 < success.canary < 0.7 and success.stable == 1.0, success
+    assert success.canary is not None and 0.3 < success.canary < 0.7, success
+    assert all_succeeded(success.stable, success.stable_samples), success
     # worse by far more than maxChange, and the interval says it is not chance
     assert success.effect_high is not None and success.effect_high < -0.05, success
     assert success.p_value is not None and success.p_value < 0.01, success
