@@ -61,6 +61,16 @@ def _what(resource: str, fields: dict[str, str]) -> str:
     return fields.get(base, "the pods' resources")
 
 
+def spec_fields(cpu: object, memory: object, component: str, gpus: str) -> dict[str, str]:
+    """The spec field that sets each amount of a pod whose ``spec.resources`` has ``cpu`` and
+    ``memory`` (None: the chart's ``resourceDefaults.<component>`` fills it in)."""
+    return {
+        r: f"spec.resources.{r}"
+        + ("" if set_ is not None else f" (default: resourceDefaults.{component}.{r})")
+        for r, set_ in (("cpu", cpu), ("memory", memory))
+    } | {"nvidia.com/gpu": gpus}
+
+
 def read(text: str, *, pods: str, count: int, namespace: str, fields: dict[str, str]) -> Refusal:
     """Read one refusal of ``count`` pods described as ``pods`` (e.g. "the training pods").
 

@@ -530,13 +530,7 @@ def _advice_fields(job: FineTuneJob, which: Literal["preflight", "training"]) ->
             r: f"the preflight's {r} (chart value resourceDefaults.preflight.{r})" for r in ("cpu", "memory")
         }
     res = job.spec.resources
-    return {
-        "cpu": "spec.resources.cpu"
-        + ("" if res.cpu is not None else " (default: resourceDefaults.trainer.cpu)"),
-        "memory": "spec.resources.memory"
-        + ("" if res.memory is not None else " (default: resourceDefaults.trainer.memory)"),
-        "nvidia.com/gpu": "spec.resources.gpusPerNode",
-    }
+    return refusals.spec_fields(res.cpu, res.memory, "trainer", "spec.resources.gpusPerNode")
 
 
 def _pods_refused(

@@ -753,10 +753,4 @@ def _failed(
 def _serving_fields(mdep: ModelDeployment) -> dict[str, str]:
     """The spec field or chart value that sets each amount of a serving pod."""
     res = mdep.spec.resources
-    return {
-        "cpu": "spec.resources.cpu"
-        + ("" if res.cpu is not None else " (default: resourceDefaults.serving.cpu)"),
-        "memory": "spec.resources.memory"
-        + ("" if res.memory is not None else " (default: resourceDefaults.serving.memory)"),
-        "nvidia.com/gpu": "spec.resources.gpus",
-    }
+    return refusals.spec_fields(res.cpu, res.memory, "serving", "spec.resources.gpus")
