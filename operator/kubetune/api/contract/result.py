@@ -52,6 +52,9 @@ class Artifacts(_Wire):
     model: str | None = Field(default=None, description="Whole model (full fine-tuning).")
     merged: str | None = Field(default=None, description="Base model with the adapter merged in.")
     int8: str | None = Field(default=None, description="int8 weight-only export (loads on CPU).")
+    exports: list[ModelExport] = Field(
+        default_factory=list, description="Whole-model exports (merged, quantized), each pushed on its own."
+    )
     model_card: str | None = Field(default=None, description="model-card.json")
     model_card_markdown: str | None = Field(default=None, description="MODEL_CARD.md")
     registry_kind: Literal["adapter", "merged"] = Field(
@@ -67,6 +70,45 @@ class Artifacts(_Wire):
 class Pushed(_Wire):
     ref: str = Field(description="Digest-pinned reference of the pushed artifact (repo@sha256:...).")
     tag: str = Field(description="The tag it was pushed under.")
+
+
+ExportKind = Literal["merged", "quantized"]
+ExportFormat = Literal["safetensors", "compressed-tensors", "gguf"]
+
+
+class Calibration(_Wire):
+    samples: int = Field(description="Calibration samples used (from the job's own training data).")
+    sha256: str = Field(description="sha256 of the calibration samples' token ids, in order.")
+
+
+class ModelExport(_Wire):
+    """One whole-model export of a run: the merged model, or a quantized form of it.
+
+    Written by the trainer (``trainer/export.py``), pushed as its own OCI artifact with this
+    lineage (``trainer/publish.py``), registered for ModelDeployments to serve. ``quality``
+    compares the export (``tuned``) with the unquantized tuned model (``base``) on the held-out
+    set; a failed quality gate fails this export only (``passed`` false, ``message`` says why),
+    never the run.
+    """
+
+    name: str = Field(description="Export name, unique in the run: merged, w4a16, w8a8, fp8, awq, q4_k_m...")
+    kind: ExportKind
+    format: ExportFormat = Field(description="On-disk format; decides which runtime flags load it.")
+    dir: str = Field(description="Directory (or, for gguf, the file) the export was written to.")
+    scheme: str | None = Field(
+        default=None, description="Quantization scheme, e.g. W4A16, W8A8, FP8_DYNAMIC, Q4_K_M."
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Quantizer settings as used (algorithm, group size, ignore list...).",
+    )
+    calibration: Calibration | None = Field(default=None, description="For data-driven schemes.")
+    quality: list[MetricComparison] = Field(
+        default_factory=list, description="base: the unquantized tuned model; tuned: this export."
+    )
+    passed: bool = Field(default=True, description="False when its quality gate or its making failed.")
+    message: str = Field(default="", description="Why it failed, in one line.")
+    pushed: Pushed | None = Field(default=None, description="Set when pushed (cluster mode).")
 
 
 class Training(_Wire):
