@@ -64,7 +64,8 @@ def browser(downloads: Path) -> Iterator[Any]:
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A run directory as ``kubetune run`` leaves it, reduced to what review reads: ten held-out
-    samples where the tuned answer is the correct sum and the base answer is not, and a card."""
+    samples where the tuned answer is the correct sum and the base answer is not (the first
+    with markup that must show as text)."""
     out = tmp_path / "run"
     out.mkdir()
     rows = [
@@ -72,7 +73,7 @@ def run_dir(tmp_path: Path) -> Path:
             index=i,
             prompt=f"### Instruction:\nAdd {i} and {i + 3}.\n\n### Response:\n",
             reference=str(2 * i + 3),
-            base=f"The answer is {i} plus {i + 3}, </script><b>maybe</b> {i * 7}",
+            base=f"{i} plus {i + 3} is {i * 7}." + (" </script><b>x</b>" if i == 0 else ""),
             tuned=str(2 * i + 3),
         )
         for i in range(10)
