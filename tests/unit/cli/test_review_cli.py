@@ -97,3 +97,23 @@ def test_a_directory_without_samples_is_refused_with_the_reason(
 def test_samples_without_base_answers_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["review", "export", str(run_dir(tmp_path, base=False))]) == 1
     assert "compareToBase" in capsys.readouterr().err
+
+
+def test_status_of_an_adapter_shows_its_human_review() -> None:
+    from kubetune.cli import status
+
+    adapter = {
+        "metadata": {"name": "bot", "namespace": "ml"},
+        "spec": {"ref": "oci://r/bot@sha256:" + "a" * 64, "scorecard": {}},
+        "status": {
+            "state": "stable",
+            "humanReview": {
+                "exportId": "0123456789abcdef", "wins": 6, "losses": 3, "ties": 1, "items": 10,
+                "winRate": 0.65, "low": 0.35, "high": 0.86, "confidence": 0.95, "method": "wilson",
+            },
+        },
+    }
+    text = status.render_adapter(adapter)
+    assert "Human review: tuned wins 65.0% of judgments vs base" in text
+    assert "95% interval 35.0%-86.0%" in text and "6/3/1 win/loss/tie" in text
+    assert "Human review" not in status.render_adapter({**adapter, "status": {"state": "stable"}})
