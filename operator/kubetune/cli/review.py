@@ -63,7 +63,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default 0.95)")
     imp.add_argument("--no-write", action="store_true", help="print the result only; write no scorecard")
     imp.add_argument("-o", "--output", choices=["text", "json"], default="text")
-    _cluster_args(imp)
+    imp.add_argument(
+        "--kubeconfig", help="kubeconfig to write an Adapter's status with (default: $KUBECONFIG or ~/.kube/config)"
+    )
     imp.set_defaults(func=import_ratings)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
