@@ -17,7 +17,9 @@ from kubetune.trainer import metrics
 
 
 def test_run_writes_base_and_tuned_answers_and_review_exports_them(write_spec: Any, tmp_path: Path) -> None:
-    spec = write_spec(spec={"evaluation": {"metrics": ["loss", "rougeL"], "maxSamples": 5, "maxNewTokens": 6}})
+    spec = write_spec(
+        spec={"evaluation": {"metrics": ["loss", "rougeL"], "maxSamples": 5, "maxNewTokens": 6}}
+    )
     out = tmp_path / "out"
     assert cli.main(["run", str(spec), "--output", str(out), "--progress", "none", "--no-push"]) == 0
     rows = samples.read(out / samples.FILENAME)
@@ -38,7 +40,9 @@ def test_run_writes_base_and_tuned_answers_and_review_exports_them(write_spec: A
     assert cli.main(["review", "export", str(out), "--seed", "3", "--out", str(export)]) == 0
     key = blind.Key.model_validate_json((export / blind.KEY_FILE).read_text(encoding="utf-8"))
     assert sorted(e.index for e in key.items) == [0, 1, 2, 3, 4]
-    items = [json.loads(line) for line in (export / blind.ITEMS_FILE).read_text(encoding="utf-8").splitlines()]
+    items = [
+        json.loads(line) for line in (export / blind.ITEMS_FILE).read_text(encoding="utf-8").splitlines()
+    ]
     by_index = {r.index: r for r in rows}
     for item, entry in zip(items, key.items, strict=True):
         row = by_index[entry.index]

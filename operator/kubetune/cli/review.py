@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
-    exp = verbs.add_parser("export", help="write a blind review page of a run's or Adapter's held-out answers")
+    exp = verbs.add_parser(
+        "export", help="write a blind review page of a run's or Adapter's held-out answers"
+    )
     exp.add_argument(
         "source",
         help="a run directory of `kubetune run` (or any directory with samples.jsonl), or adapter/NAME",
@@ -52,8 +54,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cluster_args(exp)
     exp.add_argument("--insecure", action="store_true", help="pull the Adapter's artifact over plain HTTP")
     exp.set_defaults(func=export)
-    imp = verbs.add_parser("import", help="count saved ratings: win rate of tuned over base, into the scorecard")
-    imp.add_argument("ratings", nargs="+", type=Path, metavar="RATINGS", help="ratings file(s) the page saved")
+    imp = verbs.add_parser(
+        "import", help="count saved ratings: win rate of tuned over base, into the scorecard"
+    )
+    imp.add_argument(
+        "ratings", nargs="+", type=Path, metavar="RATINGS", help="ratings file(s) the page saved"
+    )
     imp.add_argument(
         "--export",
         type=Path,
@@ -64,14 +70,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--no-write", action="store_true", help="print the result only; write no scorecard")
     imp.add_argument("-o", "--output", choices=["text", "json"], default="text")
     imp.add_argument(
-        "--kubeconfig", help="kubeconfig to write an Adapter's status with (default: $KUBECONFIG or ~/.kube/config)"
+        "--kubeconfig",
+        help="kubeconfig to write an Adapter's status with (default: $KUBECONFIG or ~/.kube/config)",
     )
     imp.set_defaults(func=import_ratings)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _cluster_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--namespace", help="the Adapter's namespace (default: the context's, else default)")
+    parser.add_argument(
+        "-n", "--namespace", help="the Adapter's namespace (default: the context's, else default)"
+    )
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 
 
@@ -101,7 +110,10 @@ def export(args: argparse.Namespace) -> int:
     print(f"  page     {out / blind.PAGE_FILE}   (send this to reviewers)")
     print(f"  items    {out / blind.ITEMS_FILE}")
     print(f"  key      {out / blind.KEY_FILE}   (which side is tuned: do not share)")
-    print(f"then: kubetune review import ratings-{key.export_id}.json" + (f" --export {out}" if args.out else ""))
+    print(
+        f"then: kubetune review import ratings-{key.export_id}.json"
+        + (f" --export {out}" if args.out else "")
+    )
     return 0
 
 
@@ -151,7 +163,9 @@ def _adapter_samples(args: argparse.Namespace, name: str) -> tuple[list[samples_
             )
         except registry.RegistryError as exc:
             raise UserError(f"cannot pull Adapter {namespace}/{name}'s artifact {ref}: {exc}") from None
-        rows = _read_samples(Path(tmp) / "artifact" / samples_file.FILENAME, f"Adapter {namespace}/{name} ({ref})")
+        rows = _read_samples(
+            Path(tmp) / "artifact" / samples_file.FILENAME, f"Adapter {namespace}/{name} ({ref})"
+        )
     return rows, {"adapter": {"namespace": namespace, "name": name}, "ref": ref}
 
 

@@ -166,5 +166,6 @@ def human_review_lines(review: dict[str, Any]) -> list[str]:
         "ties counted as half a win",
         f"- {review['wins']} tuned preferred, {review['losses']} base preferred, {review['ties']} ties: "
         f"{n} judgments of {review['items']} prompts by {who}",
-        f"- Review export `{review['exportId']}`" + (f", imported {review['importedAt']}" if review.get("importedAt") else ""),
+        f"- Review export `{review['exportId']}`"
+        + (f", imported {review['importedAt']}" if review.get("importedAt") else ""),
     ]

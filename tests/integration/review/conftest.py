@@ -36,7 +36,9 @@ def browser(downloads: Path) -> Iterator[Any]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
     if chromium is None or driver_path is None:
-        _missing("no chromium/chromedriver on PATH (apt-get install chromium chromium-driver, or hack/setup.sh)")
+        _missing(
+            "no chromium/chromedriver on PATH (apt-get install chromium chromium-driver, or hack/setup.sh)"
+        )
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service

@@ -50,7 +50,9 @@ def test_export_pulls_the_adapters_samples_and_import_writes_its_status(
     (artifact / "adapter_config.json").write_text('{"peft_type": "LORA"}', encoding="utf-8")
     (artifact / samples.FILENAME).write_bytes((run_dir / samples.FILENAME).read_bytes())
     ref = transfer.push_directory(
-        artifact, f"{registry_url}/adapters/bot:v1", {"baseModel": {"uri": "pvc://data/model"}, "method": "lora"},
+        artifact,
+        f"{registry_url}/adapters/bot:v1",
+        {"baseModel": {"uri": "pvc://data/model"}, "method": "lora"},
         options=store.Options(insecure=True),
     )
     kube.create(
@@ -80,9 +82,11 @@ def test_export_pulls_the_adapters_samples_and_import_writes_its_status(
     assert key.source == {"adapter": {"namespace": namespace, "name": "bot-v1"}, "ref": str(ref)}
     assert len(key.items) == 10
     # a reviewer prefers the tuned answer on 6 prompts, the base on 3, and ties 1
-    choices = [e.tuned for e in key.items[:6]] + [
-        "left" if e.tuned == "right" else "right" for e in key.items[6:9]
-    ] + ["tie"]
+    choices = (
+        [e.tuned for e in key.items[:6]]
+        + ["left" if e.tuned == "right" else "right" for e in key.items[6:9]]
+        + ["tie"]
+    )
     body = {
         "kind": "kubetune-review-ratings",
         "exportId": key.export_id,
@@ -92,7 +96,20 @@ def test_export_pulls_the_adapters_samples_and_import_writes_its_status(
     ratings = tmp_path / "ratings.json"
     ratings.write_text(json.dumps(body), encoding="utf-8")
     capsys.readouterr()
-    assert cli.main(["review", "import", str(ratings), "--export", str(export), "--kubeconfig", str(cluster.kubeconfig)]) == 0
+    assert (
+        cli.main(
+            [
+                "review",
+                "import",
+                str(ratings),
+                "--export",
+                str(export),
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+            ]
+        )
+        == 0
+    )
     assert f"Adapter {namespace}/bot-v1 status.humanReview" in capsys.readouterr().out
 
     status = (kube.get(url) or {})["status"]
@@ -101,7 +118,9 @@ def test_export_pulls_the_adapters_samples_and_import_writes_its_status(
     assert (review["wins"], review["losses"], review["ties"], review["items"]) == (6, 3, 1, 10)
     assert review["winRate"] == pytest.approx(0.65)
     assert review["low"] == pytest.approx(low, abs=1e-6) and review["high"] == pytest.approx(high, abs=1e-6)
-    assert review["exportId"] == key.export_id and review["reviewers"] == ["bo"] and review["method"] == "wilson"
+    assert (
+        review["exportId"] == key.export_id and review["reviewers"] == ["bo"] and review["method"] == "wilson"
+    )
     assert status["state"] == "stable" and status["deployments"] == [f"{namespace}/chat"]
 
 

@@ -17,7 +17,10 @@ from kubetune.review import blind
 def run_dir(tmp_path: Path, *, base: bool = True, n: int = 4) -> Path:
     out = tmp_path / "run"
     out.mkdir()
-    rows = [samples.Sample(index=i, prompt=f"p{i}", base=f"b{i}" if base else None, tuned=f"t{i}") for i in range(n)]
+    rows = [
+        samples.Sample(index=i, prompt=f"p{i}", base=f"b{i}" if base else None, tuned=f"t{i}")
+        for i in range(n)
+    ]
     samples.write(rows, out / samples.FILENAME)
     return out
 
@@ -50,7 +53,9 @@ def test_export_then_import_from_the_default_directory_writes_the_run(
     capsys.readouterr()
     assert cli.main(["review", "import", str(ratings_for(key, tmp_path / "r.json"))]) == 0
     out = capsys.readouterr().out
-    assert "win rate of tuned over base: 100.0%" in out and "4 tuned preferred, 0 base preferred, 0 ties" in out
+    assert (
+        "win rate of tuned over base: 100.0%" in out and "4 tuned preferred, 0 base preferred, 0 ties" in out
+    )
     assert json.loads((run / "human-review.json").read_text(encoding="utf-8"))["wins"] == 4
 
 
@@ -60,7 +65,12 @@ def test_no_write_prints_and_leaves_the_run_alone(tmp_path: Path, capsys: pytest
     key = blind.Key.model_validate_json((tmp_path / "x" / "key.json").read_text(encoding="utf-8"))
     ratings = ratings_for(key, tmp_path / "r.json", choose_tuned=False)
     capsys.readouterr()
-    assert cli.main(["review", "import", str(ratings), "--export", str(tmp_path / "x"), "--no-write", "-o", "json"]) == 0
+    assert (
+        cli.main(
+            ["review", "import", str(ratings), "--export", str(tmp_path / "x"), "--no-write", "-o", "json"]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["winRate"] == 0.0
     assert not (run / "human-review.json").exists()
 
@@ -108,8 +118,16 @@ def test_status_of_an_adapter_shows_its_human_review() -> None:
         "status": {
             "state": "stable",
             "humanReview": {
-                "exportId": "0123456789abcdef", "wins": 6, "losses": 3, "ties": 1, "items": 10,
-                "winRate": 0.65, "low": 0.35, "high": 0.86, "confidence": 0.95, "method": "wilson",
+                "exportId": "0123456789abcdef",
+                "wins": 6,
+                "losses": 3,
+                "ties": 1,
+                "items": 10,
+                "winRate": 0.65,
+                "low": 0.35,
+                "high": 0.86,
+                "confidence": 0.95,
+                "method": "wilson",
             },
         },
     }

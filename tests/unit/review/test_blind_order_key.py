@@ -12,7 +12,13 @@ from kubetune.review import blind, page
 
 def rows(n: int = 40, *, with_base: bool = True) -> list[Sample]:
     return [
-        Sample(index=i, prompt=f"p{i}", reference=f"r{i}", base=f"base{i}" if with_base else None, tuned=f"tuned{i}")
+        Sample(
+            index=i,
+            prompt=f"p{i}",
+            reference=f"r{i}",
+            base=f"base{i}" if with_base else None,
+            tuned=f"tuned{i}",
+        )
         for i in range(n)
     ]
 
@@ -34,7 +40,7 @@ def test_another_seed_gives_another_order_sides_and_export_id() -> None:
 
 
 def test_prompts_are_shuffled_and_tuned_answers_land_on_both_sides() -> None:
-    items, key = blind.build(rows(), 1, {})
+    _, key = blind.build(rows(), 1, {})
     assert sorted(e.index for e in key.items) == list(range(40))
     assert [e.index for e in key.items] != list(range(40))
     sides = Counter(e.tuned for e in key.items)

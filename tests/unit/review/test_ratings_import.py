@@ -61,7 +61,9 @@ def test_ratings_of_another_export_are_refused_naming_both_exports() -> None:
     parsed = ratings.parse(saved(other, [(other.items[0].id, "tie")]), "r.json")
     with pytest.raises(ratings.RatingsError) as err:
         ratings.check(parsed, key, "r.json")
-    assert other.export_id in str(err.value) and key.export_id in str(err.value) and "--export" in str(err.value)
+    assert (
+        other.export_id in str(err.value) and key.export_id in str(err.value) and "--export" in str(err.value)
+    )
 
 
 def test_unknown_and_twice_rated_items_are_refused() -> None:
@@ -80,8 +82,10 @@ def test_unknown_and_twice_rated_items_are_refused() -> None:
     [
         ("{not json", "r.json is not JSON"),
         ('{"kind": "something"}', "not a kubetune ratings file"),
-        ('{"kind": "kubetune-review-ratings", "exportId": "x", "ratings": [{"id": "q1", "choice": "up"}]}',
-         r"field ratings\.0\.choice"),
+        (
+            '{"kind": "kubetune-review-ratings", "exportId": "x", "ratings": [{"id": "q1", "choice": "up"}]}',
+            r"field ratings\.0\.choice",
+        ),
         ('{"kind": "kubetune-review-ratings", "ratings": []}', "field exportId"),
     ],
 )

@@ -50,9 +50,9 @@ def test_bleu_is_sacrebleus_corpus_bleu_on_its_0_to_100_scale() -> None:
     import sacrebleu
 
     # the value MT-Telescope's sacreBLEU test records for this pair (0.3913 on its 0..1 scale)
-    assert metrics.bleu(["Hi world.", "This is a Test."], ["Hello world.", "This is a test."]) == pytest.approx(
-        39.13, abs=0.005
-    )
+    assert metrics.bleu(
+        ["Hi world.", "This is a Test."], ["Hello world.", "This is a test."]
+    ) == pytest.approx(39.13, abs=0.005)
     hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
     refs = ["The dog bit the man.", "It was not unexpected.", "The man bit him first."]
     assert metrics.bleu(hyps, refs) == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-12)

@@ -75,7 +75,9 @@ class HumanReview(KubeModel):
 
     model_config = ConfigDict(strict=False)
 
-    export_id: str = Field(description="Id of the review export the ratings came from (kubetune review export).")
+    export_id: str = Field(
+        description="Id of the review export the ratings came from (kubetune review export)."
+    )
     wins: int = Field(ge=0, description="Judgments preferring the tuned answer.")
     losses: int = Field(ge=0, description="Judgments preferring the base answer.")
     ties: int = Field(ge=0, description="Judgments rating both answers the same.")
@@ -87,7 +89,8 @@ class HumanReview(KubeModel):
     high: float = Field(ge=0, le=1, description="Upper bound of the interval of winRate.")
     confidence: float = Field(default=0.95, description="Confidence level of the interval, e.g. 0.95.")
     method: Literal["wilson"] = Field(
-        default="wilson", description="Interval method: wilson (Wilson score interval; conservative with ties)."
+        default="wilson",
+        description="Interval method: wilson (Wilson score interval; conservative with ties).",
     )
     reviewers: list[str] = Field(default_factory=list, description="Reviewer names the ratings files gave.")
     imported_at: str | None = Field(default=None, description="When the ratings were imported (RFC 3339).")
@@ -130,7 +133,8 @@ class AdapterStatus(KubeModel):
     conditions: list[Condition] = Field(default_factory=list, description="Latest observations.")
     observed_generation: int | None = Field(default=None, description="Generation the status reflects.")
     human_review: HumanReview | None = Field(
-        default=None, description="Latest blind human review of samples (kubetune review import); unset if none."
+        default=None,
+        description="Latest blind human review of samples (kubetune review import); unset if none.",
     )
 
 
