@@ -74,7 +74,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="kubeconfig to write an Adapter's status with (default: $KUBECONFIG or ~/.kube/config)",
     )
     imp.set_defaults(func=import_ratings)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
 
 
 def _cluster_args(parser: argparse.ArgumentParser) -> None:

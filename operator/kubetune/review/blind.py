@@ -53,7 +53,7 @@ class Key(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    kind: Literal["kubetune-review-key"] = KEY_KIND
+    kind: Literal["kubetune-review-key"] = "kubetune-review-key"
     export_id: str = Field(alias="exportId")
     seed: int
     source: dict[str, Any] = Field(description="Where the samples came from (run directory or Adapter).")

@@ -162,7 +162,7 @@ def human_review_lines(review: dict[str, Any]) -> list[str]:
         "## Human review (blind, tuned vs base)",
         "",
         f"- Win rate of tuned over base: {review['winRate']:.1%} "
-        f"({review['confidence']:.0%} {review['method']} interval {review['low']:.1%} to {review['high']:.1%}), "
+        f"({review['confidence']:.0%} {str(review['method']).capitalize()} interval {review['low']:.1%} to {review['high']:.1%}), "
         "ties counted as half a win",
         f"- {review['wins']} tuned preferred, {review['losses']} base preferred, {review['ties']} ties: "
         f"{n} judgments of {review['items']} prompts by {who}",

@@ -58,7 +58,7 @@ BLEU_SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp"
 
 def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Corpus BLEU, 0..100, sacreBLEU's defaults (:data:`BLEU_SIGNATURE`), one reference each."""
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics.bleu import BLEU
 
     preds, refs = list(predictions), list(references)
     if len(preds) != len(refs):
