@@ -26,9 +26,13 @@
 #      manifest linter `make lint` runs over the chart and the operator's manifests
 #      (hack/kube-score-lint.py). Not fatal: without it that step skips, unless
 #      KUBETUNE_REQUIRE_KUBE_SCORE is set.
+#   9. Debian's chromium and chromium-driver, the headless browser the review page test
+#      (tests/integration/review) rates a page in through Selenium (about 35s cold, apt-get update
+#      included). Not fatal: without them that test skips, unless KUBETUNE_REQUIRE_BROWSER is set
+#      (hack/test.sh sets it).
 # Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1 /
 # KUBETUNE_SKIP_HELM_BUILD=1 / KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 / KUBETUNE_SKIP_KSTATUS_BUILD=1 /
-# KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 skip those phases.
+# KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 / KUBETUNE_SKIP_BROWSER=1 skip those phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,4 +124,19 @@ if [[ "${KUBETUNE_SKIP_KUBE_SCORE_BUILD:-0}" != 1 ]]; then
     echo "==> setup: WARNING: hack/build-kube-score.sh failed; make lint skips kube-score (or fails under KUBETUNE_REQUIRE_KUBE_SCORE)" >&2
   fi
   phase_done "kube-score"
+fi
+
+BROWSER_PACKAGES=(chromium chromium-driver)
+if [[ "${KUBETUNE_SKIP_BROWSER:-0}" != 1 ]]; then
+  phase "headless Chromium and chromedriver (Debian packages)"
+  missing=()
+  for p in "${BROWSER_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if (( ${#missing[@]} )); then
+    if [[ $(id -u) != 0 ]]; then SUDO=sudo; else SUDO=; fi
+    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >/dev/null; }; then
+      echo "==> setup: WARNING: installing ${missing[*]} failed; the review page test will skip (or fail under KUBETUNE_REQUIRE_BROWSER)" >&2
+    fi
+  fi
+  phase_done "headless Chromium"
 fi

@@ -239,6 +239,13 @@ def render_adapter(obj: dict[str, Any]) -> str:
                 f"               {m.get('name', ''):<13} {_num(m.get('base')):<11} {_num(m.get('tuned')):<11} "
                 f"{_num(m.get('delta'))}"
             )
+    review = st.get("humanReview")
+    if isinstance(review, dict) and "winRate" in review:
+        lines.append(
+            f"  Human review: tuned wins {review['winRate']:.1%} of judgments vs base (ties half; "
+            f"{review.get('confidence', 0.95):.0%} interval {review.get('low', 0):.1%}-{review.get('high', 1):.1%}; "
+            f"{review.get('wins')}/{review.get('losses')}/{review.get('ties')} win/loss/tie; export {review.get('exportId')})"
+        )
     return "\n".join(lines + _conditions(st))
 
 

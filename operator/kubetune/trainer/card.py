@@ -130,6 +130,9 @@ def markdown(card: dict[str, Any]) -> str:
     gate = card.get("gate")
     if gate:
         lines += ["", f"Gate: {'passed' if gate['passed'] else 'NOT met'}: {gate['message']}"]
+    review = card.get("humanReview")
+    if review:
+        lines += ["", *human_review_lines(review)]
     training = card.get("training") or {}
     if training:
         lines += [
@@ -148,3 +151,21 @@ def markdown(card: dict[str, Any]) -> str:
         if v and k not in ("dir", "registryKind"):
             lines.append(f"- {k}: `{v}`")
     return "\n".join(lines) + "\n"
+
+
+def human_review_lines(review: dict[str, Any]) -> list[str]:
+    """The card's section for a blind human review (``kubetune review import``), camelCase keys
+    as :class:`kubetune.api.v1alpha1.adapter.HumanReview` dumps them."""
+    n = review["wins"] + review["losses"] + review["ties"]
+    who = ", ".join(review.get("reviewers") or []) or "unnamed reviewers"
+    return [
+        "## Human review (blind, tuned vs base)",
+        "",
+        f"- Win rate of tuned over base: {review['winRate']:.1%} "
+        f"({review['confidence']:.0%} {str(review['method']).capitalize()} interval {review['low']:.1%} to {review['high']:.1%}), "
+        "ties counted as half a win",
+        f"- {review['wins']} tuned preferred, {review['losses']} base preferred, {review['ties']} ties: "
+        f"{n} judgments of {review['items']} prompts by {who}",
+        f"- Review export `{review['exportId']}`"
+        + (f", imported {review['importedAt']}" if review.get("importedAt") else ""),
+    ]

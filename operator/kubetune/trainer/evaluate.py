@@ -28,6 +28,8 @@ class Scores:
 
     values: dict[str, float]
     samples: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    # every decoded held-out row (prompt, reference, prediction), for samples.jsonl and review
+    generations: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,7 @@ def evaluate(model: Any, data: Prepared, tokenizer: Any, spec: EvaluationSpec, d
     wanted = set(spec.metrics)
     values: dict[str, float] = {}
     samples: list[dict[str, str]] = []
+    generations: list[dict[str, str]] = []
     if not data.validation:
         return Scores(values)
     if wanted & {"loss", "perplexity"} or data.format == "classification":
@@ -62,8 +65,12 @@ def evaluate(model: Any, data: Prepared, tokenizer: Any, spec: EvaluationSpec, d
             {"prompt": r.prompt[-300:], "reference": r.reference, "prediction": p}
             for r, p in zip(rendered[:5], predictions[:5], strict=False)
         ]
+        generations = [
+            {"prompt": r.prompt, "reference": r.reference, "prediction": p}
+            for r, p in zip(rendered, predictions, strict=True)
+        ]
     keep = wanted | ({"loss"} if "loss" in values else set())
-    return Scores({k: v for k, v in values.items() if k in keep}, samples)
+    return Scores({k: v for k, v in values.items() if k in keep}, samples, generations)
 
 
 def mean_loss(

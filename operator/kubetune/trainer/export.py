@@ -8,6 +8,8 @@ Layout of the output directory::
     int8/         int8 weight-only export, when spec.output.quantize is int8
     model-card.json, MODEL_CARD.md, loss-curve.png, metrics.png (the card's pictures, also
                   copied into each directory above next to its README.md)
+    samples.jsonl the held-out generations, base and tuned side by side (also copied into each
+                  directory above, so a pushed adapter carries them for ``kubetune review``)
 
 Merging changes the model in place, so export runs after evaluation. Plain files only; pushing
 to a registry is the caller's business.
@@ -22,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kubetune.api.contract import samples as samples_file
 from kubetune.api.contract.result import Artifacts
 from kubetune.api.v1alpha1.common import MetricComparison
 from kubetune.api.v1alpha1.finetunejob import FineTuneJobSpec
@@ -100,3 +103,26 @@ def write_card(
     arts.model_card = str(out / "model-card.json")
     arts.model_card_markdown = str(out / "MODEL_CARD.md")
     return arts
+
+
+def write_samples(base: Any, tuned: Any, arts: Artifacts, out: Path) -> Path:
+    """Write ``samples.jsonl`` from the base and tuned :class:`~kubetune.trainer.evaluate.Scores`
+    (rows matched by position: both decoded the same held-out prompts), next to the artifacts and
+    into each artifact directory. A base cache from before this file existed has no generations:
+    the rows then carry no base answer."""
+    before = list(base.generations) if base is not None else []
+    rows = [
+        samples_file.Sample(
+            index=i,
+            prompt=t["prompt"],
+            reference=t["reference"],
+            base=before[i]["prediction"] if i < len(before) and before[i]["prompt"] == t["prompt"] else None,
+            tuned=t["prediction"],
+        )
+        for i, t in enumerate(tuned.generations)
+    ]
+    path = samples_file.write(rows, out / samples_file.FILENAME)
+    for d in (arts.adapter, arts.model, arts.merged, arts.int8):
+        if d:
+            shutil.copyfile(path, Path(d) / samples_file.FILENAME)
+    return path

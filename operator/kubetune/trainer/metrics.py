@@ -1,20 +1,26 @@
-"""Evaluation metrics, computed here rather than pulled from a package: they are short.
+"""Evaluation metrics; BLEU and ROUGE-L through their reference implementations.
 
-- ROUGE-L: F1 of the longest common subsequence of word tokens, averaged over samples.
-- BLEU: corpus BLEU-4 (uniform weights, brevity penalty, floor smoothing of zero counts as
-  sacreBLEU's ``floor``), on a 0..1 scale.
+- ROUGE-L: Google's ``rouge-score`` (the package behind Hugging Face ``evaluate``'s rouge):
+  sentence-level ``rougeL`` F-measure, its default tokenizer (lowercase, ASCII letters and digits,
+  as the original ROUGE-1.5.5), no stemming, averaged over samples; 0..1. Text with no ASCII
+  letter or digit (e.g. Chinese, Russian) has no tokens there and scores 0: judge such data by
+  loss, exact match or BLEU.
+- BLEU: sacreBLEU's corpus BLEU with its defaults (signature
+  ``nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp``), on sacreBLEU's 0..100 scale, the scale
+  published BLEU scores are quoted on.
 - exact match: share of predictions equal to the reference after lowercasing and collapsing
   whitespace.
 - accuracy and macro-F1 for classification.
-Also which direction is better for each metric. Pure functions of strings and labels.
+Also which direction is better for each metric. Pure functions of strings and labels; the two
+packages are imported on first use.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 import re
-from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from kubetune.api.v1alpha1.common import LOWER_IS_BETTER
 
@@ -30,28 +36,16 @@ def normalize(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
-    if not a or not b:
-        return 0
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b, start=1):
-            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
-        prev = cur
-    return prev[-1]
+@functools.cache
+def _rouge_scorer() -> Any:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
 def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 of one pair, 0..1."""
-    p, r = words(prediction), words(reference)
-    if not p and not r:
-        return 1.0
-    lcs = _lcs(p, r)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(p), lcs / len(r)
-    return 2 * precision * recall / (precision + recall)
+    """ROUGE-L F-measure of one pair, 0..1, as ``rouge-score`` computes it."""
+    return float(_rouge_scorer().score(reference, prediction)["rougeL"].fmeasure)
 
 
 def mean_rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:
@@ -59,32 +53,19 @@ def mean_rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float
     return sum(rouge_l(p, r) for p, r in pairs) / len(pairs) if pairs else 0.0
 
 
-def _ngrams(tokens: list[str], n: int) -> Counter[tuple[str, ...]]:
-    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+BLEU_SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp"
 
 
-def bleu(predictions: Sequence[str], references: Sequence[str], max_n: int = 4) -> float:
-    """Corpus BLEU, 0..1."""
-    matches = [0] * max_n
-    totals = [0] * max_n
-    pred_len = ref_len = 0
-    for pred, ref in zip(predictions, references, strict=True):
-        p, r = words(pred), words(ref)
-        pred_len += len(p)
-        ref_len += len(r)
-        for n in range(1, max_n + 1):
-            pc, rc = _ngrams(p, n), _ngrams(r, n)
-            matches[n - 1] += sum(min(c, rc[g]) for g, c in pc.items())
-            totals[n - 1] += max(0, len(p) - n + 1)
-    if pred_len == 0 or totals[0] == 0:
+def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus BLEU, 0..100, sacreBLEU's defaults (:data:`BLEU_SIGNATURE`), one reference each."""
+    from sacrebleu.metrics.bleu import BLEU
+
+    preds, refs = list(predictions), list(references)
+    if len(preds) != len(refs):
+        raise ValueError(f"{len(preds)} predictions for {len(refs)} references")
+    if not preds:
         return 0.0
-    log_precision = 0.0
-    for m, t in zip(matches, totals, strict=True):
-        if t == 0:
-            return 0.0
-        log_precision += math.log((m if m > 0 else 0.1) / t) / max_n
-    brevity = 1.0 if pred_len > ref_len else math.exp(1 - ref_len / pred_len)
-    return brevity * math.exp(log_precision)
+    return float(BLEU().corpus_score(preds, [refs]).score)
 
 
 def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:

@@ -340,6 +340,8 @@ def _train_and_export(
     result.artifacts = export.write_card(
         data, arts, opts.output_dir, losses=trained.losses, metrics=result.metrics
     )
+    if tuned_scores is not None and tuned_scores.generations:
+        export.write_samples(base_scores, tuned_scores, result.artifacts, opts.output_dir)
     result.lineage = lineage
     result.checkpoints = checkpoint.refs(opts.checkpoints)
     passed = result.gate.passed
@@ -389,12 +391,17 @@ def _base_scores(
     cache = opts.checkpoints / BASE_SCORES
     if cache.is_file():
         data = json.loads(cache.read_text(encoding="utf-8"))
-        return evaluate.Scores(values=data["values"], samples=data.get("samples", []))
+        return evaluate.Scores(
+            values=data["values"], samples=data.get("samples", []), generations=data.get("generations", [])
+        )
     sink.emit(
         PhaseEvent(events.EVALUATING, f"scoring the base model on {len(prepared.validation)} held-out rows")
     )
     scores = evaluate.evaluate(model, prepared, tokenizer, spec.evaluation, device)
     opts.checkpoints.mkdir(parents=True, exist_ok=True)
     clean = {k: v for k, v in scores.values.items() if not (math.isnan(v) or math.isinf(v))}
-    cache.write_text(json.dumps({"values": clean, "samples": scores.samples}), encoding="utf-8")
+    cache.write_text(
+        json.dumps({"values": clean, "samples": scores.samples, "generations": scores.generations}),
+        encoding="utf-8",
+    )
     return scores

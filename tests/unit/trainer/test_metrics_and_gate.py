@@ -22,12 +22,54 @@ def test_rouge_l_is_the_f1_of_the_longest_common_subsequence() -> None:
     assert metrics.rouge_l("same words", "Same, words!") == 1.0
 
 
-def test_bleu_is_one_for_identical_text_and_penalises_brevity() -> None:
+ROUGE_PAIRS = [
+    ("police killed the gunman", "police kill the gunman"),
+    ("the gunman was shot down by police", "police kill the gunman"),
+    ("testing one two", "testing"),
+    ("Ticket #42: refund, not replace.", "refund the ticket, do not replace it"),
+    ("", "nothing predicted"),
+]
+
+
+def test_rouge_l_is_rouge_scores_rouge_l_f_measure() -> None:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    for prediction, reference in ROUGE_PAIRS:
+        want = scorer.score(reference, prediction)["rougeL"].fmeasure
+        assert metrics.rouge_l(prediction, reference) == pytest.approx(want, abs=1e-12)
+    # Lin (2004)'s example: S2 "police kill the gunman" vs S3 "the gunman kill police" share LCS 2 of 4
+    assert metrics.rouge_l("the gunman kill police", "police kill the gunman") == pytest.approx(0.5)
+    preds, refs = [p for p, _ in ROUGE_PAIRS], [r for _, r in ROUGE_PAIRS]
+    assert metrics.mean_rouge_l(preds, refs) == pytest.approx(
+        sum(scorer.score(r, p)["rougeL"].fmeasure for p, r in ROUGE_PAIRS) / len(ROUGE_PAIRS)
+    )
+
+
+def test_bleu_is_sacrebleus_corpus_bleu_on_its_0_to_100_scale() -> None:
+    import sacrebleu
+
+    # the value MT-Telescope's sacreBLEU test records for this pair (0.3913 on its 0..1 scale)
+    assert metrics.bleu(
+        ["Hi world.", "This is a Test."], ["Hello world.", "This is a test."]
+    ) == pytest.approx(39.13, abs=0.005)
+    hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
+    refs = ["The dog bit the man.", "It was not unexpected.", "The man bit him first."]
+    assert metrics.bleu(hyps, refs) == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-12)
+    bleu = sacrebleu.metrics.BLEU()
+    bleu.corpus_score(hyps, [refs])
+    assert str(bleu.get_signature()).startswith(metrics.BLEU_SIGNATURE)
+
+
+def test_bleu_is_100_for_identical_text_and_penalises_brevity() -> None:
     ref = "the quick brown fox jumps over the lazy dog"
-    assert metrics.bleu([ref], [ref]) == pytest.approx(1.0)
+    assert metrics.bleu([ref], [ref]) == pytest.approx(100.0)
     short = metrics.bleu(["the quick brown fox"], [ref])
-    assert 0 < short < math.exp(1 - 9 / 4) + 1e-9
-    assert metrics.bleu(["completely unrelated words here"], [ref]) < 0.05
+    assert 0 < short < 100 * math.exp(1 - 9 / 4) + 1e-9
+    assert metrics.bleu(["completely unrelated words here"], [ref]) < 5
+    assert metrics.bleu([], []) == 0.0
+    with pytest.raises(ValueError, match="2 predictions for 1 references"):
+        metrics.bleu(["a", "b"], ["a"])
 
 
 def test_exact_match_ignores_case_and_whitespace() -> None:

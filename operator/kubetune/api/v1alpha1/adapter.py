@@ -69,6 +69,33 @@ class Scorecard(KubeModel):
     metrics: list[MetricComparison] = Field(default_factory=list, description="Every metric, base vs tuned.")
 
 
+class HumanReview(KubeModel):
+    """A blind human review of the adapter's held-out answers against the base model's
+    (``kubetune review import``); the Adapter's spec is immutable, so it lives in status."""
+
+    model_config = ConfigDict(strict=False)
+
+    export_id: str = Field(
+        description="Id of the review export the ratings came from (kubetune review export)."
+    )
+    wins: int = Field(ge=0, description="Judgments preferring the tuned answer.")
+    losses: int = Field(ge=0, description="Judgments preferring the base answer.")
+    ties: int = Field(ge=0, description="Judgments rating both answers the same.")
+    items: int = Field(ge=0, description="Prompts in the export (some may be unrated).")
+    win_rate: float = Field(
+        ge=0, le=1, description="Tuned over base, ties counted as half a win: (wins + ties/2) / judgments."
+    )
+    low: float = Field(ge=0, le=1, description="Lower bound of the interval of winRate.")
+    high: float = Field(ge=0, le=1, description="Upper bound of the interval of winRate.")
+    confidence: float = Field(default=0.95, description="Confidence level of the interval, e.g. 0.95.")
+    method: Literal["wilson"] = Field(
+        default="wilson",
+        description="Interval method: wilson (Wilson score interval; conservative with ties).",
+    )
+    reviewers: list[str] = Field(default_factory=list, description="Reviewer names the ratings files gave.")
+    imported_at: str | None = Field(default=None, description="When the ratings were imported (RFC 3339).")
+
+
 class AdapterSpec(KubeModel):
     """Lineage and location of an adapter; immutable."""
 
@@ -105,6 +132,10 @@ class AdapterStatus(KubeModel):
     deployments: list[str] = Field(default_factory=list, description="ModelDeployments that serve it.")
     conditions: list[Condition] = Field(default_factory=list, description="Latest observations.")
     observed_generation: int | None = Field(default=None, description="Generation the status reflects.")
+    human_review: HumanReview | None = Field(
+        default=None,
+        description="Latest blind human review of samples (kubetune review import); unset if none.",
+    )
 
 
 class Adapter(Resource):
