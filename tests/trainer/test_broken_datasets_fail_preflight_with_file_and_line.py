@@ -30,7 +30,7 @@ CASES = {
     "preference-missing-side.jsonl": ("auto", 2, "missing side: field 'rejected' is missing"),
     "preference-identical-sides.jsonl": ("auto", 3, "fields 'chosen' and 'rejected' are identical"),
     "preference-truncated-side.jsonl": ("preference", 2, "the chosen answer was truncated away"),
-    "preference-identical-after-cut.jsonl": ("auto", 2, "chosen and rejected are identical within the first 32"),
+    "preference-identical-after-cut.jsonl": ("auto", 2, "identical within the first 32 tokens"),
 }
 
 
