@@ -87,6 +87,7 @@ def test_preference_accuracy_rises_from_chance(
         assert loss.base == pytest.approx(math.log(2), abs=1e-6)  # the base is its own reference
     assert loss.tuned < loss.base, loss
     assert result.gate is not None and result.gate.passed and result.gate.metric == "preferenceAccuracy"
+    assert result.lineage["preference"] == preference  # recorded, and copied into the Adapter
     steps = [e for e in sink.events if isinstance(e, progress.ProgressEvent)]
     assert steps[-1].step == result.training.total_steps  # type: ignore[union-attr]
     card = json.loads((tmp_path / "out" / "model-card.json").read_text())
