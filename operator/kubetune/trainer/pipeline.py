@@ -437,5 +437,6 @@ def _reference(
         opts.checkpoints,
         opts.world,
         with_train=settings.needs_reference,
+        autocast=_autocast(job.spec.hyperparameters.precision, device.startswith("cuda")),
     )
     log.info("reference log-probabilities ready", extra=logs.fields(cached=cached))

@@ -8,11 +8,14 @@ token ids they belong to), so a resumed run reads them back instead of recomputi
 that does not match (another tokenizer, another maxSeqLength) recomputes. Float values
 round-trip JSON exactly, so a resumed run trains on the same numbers. Under torchrun rank 0
 computes or reads them and sends them to the other ranks. The held-out pairs are scored too:
-they are the base side of the reward margin.
+they are the base side of the reward margin. The training pairs are scored under the
+training's autocast dtype (bf16/fp16 on a GPU), as the policy will be, so that the loss starts
+at its no-preference value; the held-out pairs in full precision, as evaluation scores them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -36,12 +39,20 @@ def pairs_of(rows: Sequence[Encoded]) -> list[Pair]:
     return [r for r in rows if isinstance(r, Pair)]
 
 
-def score(model: Any, pairs: Sequence[Pair], pad_id: int, device: str) -> Scores:
+def _autocast(dtype: str | None, device: str) -> Any:
+    import torch
+
+    if dtype is None or not device.startswith("cuda"):
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=getattr(torch, dtype))
+
+
+def score(model: Any, pairs: Sequence[Pair], pad_id: int, device: str, autocast: str | None = None) -> Scores:
     """(chosen, rejected) summed log-probabilities of every pair under ``model`` (no grad),
     in batches of similar length (the order is fixed, so the result is reproducible)."""
     order = sorted(range(len(pairs)), key=lambda i: (pairs[i].length, i))
     out: dict[int, tuple[float, float]] = {}
-    with models.evaluating(model):
+    with models.evaluating(model), _autocast(autocast, device):
         for k in range(0, len(order), BATCH):
             idx = order[k : k + BATCH]
             batch = {n: t.to(device) for n, t in logps.collate([pairs[i] for i in idx], pad_id).items()}
@@ -52,8 +63,8 @@ def score(model: Any, pairs: Sequence[Pair], pad_id: int, device: str) -> Scores
     return [out[i] for i in range(len(pairs))]
 
 
-def digest(train: Sequence[Pair], validation: Sequence[Pair]) -> str:
-    h = hashlib.sha256()
+def digest(train: Sequence[Pair], validation: Sequence[Pair], autocast: str | None = None) -> str:
+    h = hashlib.sha256(f"autocast={autocast}|".encode())
     for split in (train, validation):
         for p in split:
             for side in p.sides:
@@ -81,9 +92,10 @@ def load_or_compute(
     cache_dir: Path | None,
     *,
     with_train: bool = True,
+    autocast: str | None = None,
 ) -> tuple[dict[str, Scores | None], bool]:
     """The scores of both splits and whether they were read from the cache."""
-    key = digest(train, validation)
+    key = digest(train, validation, autocast)
     cache = cache_dir / CACHE if cache_dir is not None else None
     if cache is not None and cache.is_file():
         data = json.loads(cache.read_text(encoding="utf-8"))
@@ -93,7 +105,7 @@ def load_or_compute(
                 "validation": [tuple(x) for x in data["validation"]],
             }, True
     scores: dict[str, Scores | None] = {
-        "train": score(model, train, pad_id, device) if with_train else None,
+        "train": score(model, train, pad_id, device, autocast) if with_train else None,
         "validation": score(model, validation, pad_id, device),
     }
     if cache is not None:
@@ -114,13 +126,21 @@ def prepare(
     world: World,
     *,
     with_train: bool = True,
+    autocast: str | None = None,
 ) -> tuple[list[Encoded], list[Encoded], bool]:
     """Both splits with reference scores attached (every rank), and whether rank 0 read them
     from the cache."""
     found: tuple[dict[str, Scores | None], bool] | None = None
     if world.main:
         found = load_or_compute(
-            model, pairs_of(train), pairs_of(validation), pad_id, device, cache_dir, with_train=with_train
+            model,
+            pairs_of(train),
+            pairs_of(validation),
+            pad_id,
+            device,
+            cache_dir,
+            with_train=with_train,
+            autocast=autocast,
         )
     if world.distributed:
         found = distributed.broadcast(found, world)
