@@ -27,6 +27,10 @@ CASES = {
     "truncated-response.jsonl": ("instruction", 2, "response truncated away"),
     "empty-response.jsonl": ("instruction", 3, "empty response"),
     "not-an-object.json": ("auto", 4, "expected a JSON object"),
+    "preference-missing-side.jsonl": ("auto", 2, "missing side: field 'rejected' is missing"),
+    "preference-identical-sides.jsonl": ("auto", 3, "fields 'chosen' and 'rejected' are identical"),
+    "preference-truncated-side.jsonl": ("preference", 2, "the chosen answer was truncated away"),
+    "preference-identical-after-cut.jsonl": ("auto", 2, "identical within the first 32 tokens"),
 }
 
 

@@ -63,6 +63,8 @@ def lineage(
         "hyperparameters": spec.hyperparameters.model_dump(mode="json", by_alias=True, exclude_none=True),
         "seed": spec.hyperparameters.seed,
         "versions": versions(),
+        # preference tuning's objective and beta (the defaults when spec.preference is unset)
+        **({"preference": spec.preference_settings().to_wire()} if dataset_format == "preference" else {}),
     }
 
 

@@ -131,6 +131,11 @@ def split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Exa
 def encode(loaded: Loaded, spec: FineTuneJobSpec, tokenizer: Any) -> Prepared:
     """Render and tokenise both splits with ``tokenizer``."""
     max_len = spec.hyperparameters.max_seq_length
+    if loaded.format == "preference":
+        from kubetune.trainer.preference import data as preference_data
+
+        pairs, val_pairs = preference_data.encode(loaded.train, loaded.validation, spec, tokenizer)
+        return Prepared(loaded, [*pairs], [*val_pairs], [])
     if loaded.format == "classification":
         label_ids = {n: i for i, n in enumerate(loaded.label_names)}
         train = encoding.encode_classification(tokenizer, loaded.train, label_ids, max_len)

@@ -14,10 +14,18 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from kubetune.api.v1alpha1.common import CLASSIFICATION_METRICS, GENERATION_METRICS, MetricComparison
+from kubetune.api.v1alpha1.common import (
+    CLASSIFICATION_METRICS,
+    GENERATION_METRICS,
+    PREFERENCE_METRICS,
+    MetricComparison,
+)
 from kubetune.api.v1alpha1.finetunejob import EvaluationSpec, Gate
+from kubetune.api.v1alpha1.preference import PreferenceSpec
 from kubetune.trainer import batching, encoding, metrics, models
 from kubetune.trainer.dataset import Prepared
+from kubetune.trainer.preference import reference as preference_reference
+from kubetune.trainer.preference import scoring as preference_scoring
 
 EVAL_BATCH = 16
 
@@ -38,14 +46,29 @@ class GateVerdict:
     message: str
 
 
-def evaluate(model: Any, data: Prepared, tokenizer: Any, spec: EvaluationSpec, device: str) -> Scores:
-    """The metrics of ``spec.metrics`` that apply to the data's format."""
+def evaluate(
+    model: Any,
+    data: Prepared,
+    tokenizer: Any,
+    spec: EvaluationSpec,
+    device: str,
+    preference: PreferenceSpec | None = None,
+) -> Scores:
+    """The metrics of ``spec.metrics`` that apply to the data's format (preference data: loss
+    and the preference metrics always, perplexity when asked)."""
     wanted = set(spec.metrics)
     values: dict[str, float] = {}
     samples: list[dict[str, str]] = []
     generations: list[dict[str, str]] = []
     if not data.validation:
         return Scores(values)
+    if data.format == "preference":
+        pairs = preference_reference.pairs_of(data.validation)
+        got = preference_scoring.values(
+            model, pairs, preference or PreferenceSpec(), int(tokenizer.pad_token_id), device
+        )
+        keep = wanted | {"loss", *PREFERENCE_METRICS}
+        return Scores({k: v for k, v in got.items() if k in keep})
     if wanted & {"loss", "perplexity"} or data.format == "classification":
         loss, predicted = mean_loss(model, data.validation, tokenizer.pad_token_id, device)
         values["loss"] = loss
@@ -135,6 +158,7 @@ def compare(base: Scores | None, tuned: Scores, wanted: Sequence[str]) -> list[M
     names = [m for m in wanted if m in tuned.values]
     if "loss" in tuned.values and "loss" not in names:
         names.insert(0, "loss")
+    names += [m for m in PREFERENCE_METRICS if m in tuned.values and m not in names]
     rows = []
     for name in names:
         t = tuned.values[name]
@@ -190,4 +214,6 @@ def applicable(metric: str, fmt: str) -> bool:
         return fmt in ("instruction", "chat", "completion")
     if metric in CLASSIFICATION_METRICS:
         return fmt == "classification"
+    if metric in PREFERENCE_METRICS:
+        return fmt == "preference"
     return True

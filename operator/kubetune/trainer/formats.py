@@ -1,10 +1,13 @@
 """Dataset formats: detecting them and turning rows into checked :class:`Example` objects.
 
 Formats (DESIGN §2): ``instruction`` (instruction/input/output), ``chat`` (OpenAI-style
-``messages``), ``completion`` (prompt/completion), ``text`` and ``classification``
-(text/label); ``auto`` detects from the keys of the first rows. Column names come from
+``messages``), ``completion`` (prompt/completion), ``text``, ``classification``
+(text/label) and ``preference`` (prompt/chosen/rejected, the prompt a string or a list of
+chat messages; each answer a string or a list of assistant messages); ``auto`` detects from
+the keys of the first rows. Column names come from
 ``spec.dataset.fields``. Every row that does not fit (missing field, wrong type, empty
-response, unknown role, no assistant turn) becomes a :class:`RowProblem`; none is dropped
+response, unknown role, no assistant turn, a preference pair with a missing or empty side or two
+identical sides) becomes a :class:`RowProblem`; none is dropped
 silently. Pure: no file access, no tokenisation.
 """
 
@@ -18,7 +21,7 @@ from kubetune.api.v1alpha1.finetunejob import FieldMapping
 from kubetune.trainer.errors import UserError
 from kubetune.trainer.records import Row, RowProblem
 
-Format = Literal["instruction", "chat", "completion", "text", "classification"]
+Format = Literal["instruction", "chat", "completion", "text", "classification", "preference"]
 GENERATION_FORMATS: frozenset[str] = frozenset({"instruction", "chat", "completion"})
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
@@ -44,6 +47,8 @@ class Example:
     completion: str = ""
     text: str = ""
     label: str = ""
+    chosen: str = ""  # preference: the preferred answer (prompt or messages hold the prompt)
+    rejected: str = ""
 
     @property
     def key(self) -> str:
@@ -70,6 +75,8 @@ class Columns:
     completion: str = "completion"
     text: str = "text"
     label: str = "label"
+    chosen: str = "chosen"
+    rejected: str = "rejected"
 
     @classmethod
     def from_spec(cls, fields: FieldMapping) -> Columns:
@@ -82,6 +89,8 @@ def detect(rows: list[Row], columns: Columns) -> Format:
     keys: set[str] = set()
     for row in rows[:20]:
         keys |= set(row.data)
+    if columns.chosen in keys and columns.rejected in keys:
+        return "preference"
     if columns.messages in keys:
         return "chat"
     if columns.instruction in keys and columns.output in keys:
@@ -95,7 +104,8 @@ def detect(rows: list[Row], columns: Columns) -> Format:
     shown = ", ".join(sorted(keys)[:8]) or "none"
     raise UserError(
         f"spec.dataset.format is auto but the rows' keys ({shown}) match no format; set "
-        "spec.dataset.format (instruction, chat, completion, text, classification) and, if the "
+        "spec.dataset.format (instruction, chat, completion, text, classification, preference) and, "
+        "if the "
         "columns are named differently, spec.dataset.fields"
     )
 
@@ -117,7 +127,7 @@ def _text(data: dict[str, Any], column: str, *, required: bool = True, nonempty:
     return value
 
 
-def _messages(data: dict[str, Any], column: str) -> tuple[Message, ...]:
+def _messages(data: dict[str, Any], column: str, *, need_answer: bool = True) -> tuple[Message, ...]:
     if column not in data:
         raise _Bad(f"missing field {column!r}")
     raw = data[column]
@@ -138,6 +148,8 @@ def _messages(data: dict[str, Any], column: str) -> tuple[Message, ...]:
         if not isinstance(content, str):
             raise _Bad(f"{column}[{i}] ({role}) has no text content")
         out.append(Message(role, content))
+    if not need_answer:
+        return tuple(out)
     answers = [m for m in out if m.role == "assistant"]
     if not answers:
         raise _Bad(f"{column} has no assistant message: nothing to learn from")
@@ -157,6 +169,48 @@ def _label(data: dict[str, Any], column: str) -> str:
     if not text.strip():
         raise _Bad(f"field {column!r} is empty")
     return text
+
+
+def _answer(data: dict[str, Any], column: str) -> str:
+    """One side of a preference pair: a string, or a list of assistant messages (TRL's
+    conversational format) whose contents are joined."""
+    if column not in data or data[column] is None:
+        raise _Bad(f"missing side: field {column!r} is missing")
+    value = data[column]
+    if isinstance(value, list):
+        msgs = _messages(data, column, need_answer=False)
+        if any(m.role != "assistant" for m in msgs):
+            raise _Bad(
+                f"field {column!r} must hold only assistant messages (the prompt goes in the prompt field)"
+            )
+        value = "".join(m.content for m in msgs)
+    if not isinstance(value, str):
+        raise _Bad(
+            f"field {column!r} must be a string or a list of assistant messages, got {type(value).__name__}"
+        )
+    if not value.strip():
+        raise _Bad(f"missing side: field {column!r} is empty")
+    return value
+
+
+def _preference(data: dict[str, Any], proto: Example, columns: Columns) -> Example:
+    chosen = _answer(data, columns.chosen)
+    rejected = _answer(data, columns.rejected)
+    if chosen == rejected:
+        raise _Bad(
+            f"fields {columns.chosen!r} and {columns.rejected!r} are identical: the pair prefers "
+            "nothing; fix or drop the row"
+        )
+    if isinstance(data.get(columns.prompt), list):
+        msgs = _messages(data, columns.prompt, need_answer=False)
+        if msgs[-1].role == "assistant":
+            raise _Bad(
+                f"field {columns.prompt!r} ends with an assistant message; the answers go in "
+                f"{columns.chosen!r} and {columns.rejected!r}"
+            )
+        return dataclasses.replace(proto, messages=msgs, chosen=chosen, rejected=rejected)
+    prompt = _text(data, columns.prompt, nonempty=True)
+    return dataclasses.replace(proto, prompt=prompt, chosen=chosen, rejected=rejected)
 
 
 def parse_row(row: Row, fmt: Format, columns: Columns) -> Example:
@@ -183,6 +237,8 @@ def parse_row(row: Row, fmt: Format, columns: Columns) -> Example:
             return dataclasses.replace(proto, prompt=prompt, completion=completion)
         if fmt == "text":
             return dataclasses.replace(proto, text=_text(d, columns.text, nonempty=True))
+        if fmt == "preference":
+            return _preference(d, proto, columns)
         return dataclasses.replace(
             proto, text=_text(d, columns.text, nonempty=True), label=_label(d, columns.label)
         )

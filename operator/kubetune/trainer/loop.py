@@ -14,6 +14,10 @@ each rank computes its share under DistributedDataParallel. The loss is still di
 whole step's trainable tokens, so N ranks with accumulation A train exactly like one process
 with accumulation N*A. Ranks agree on a stop request at every step boundary; rank 0 alone
 writes checkpoints, and on resume sends the one it read to the others.
+
+An :class:`Objective` (``LoopConfig.objective``) replaces the model's own loss for a micro-batch
+(preference tuning: :class:`~kubetune.trainer.preference.logps.Objective`); its unit of loss is
+whatever the data items count as ``trainable`` (a pair), and everything else stays as above.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from kubetune import logs
 from kubetune.api.contract import events, pod
@@ -71,6 +75,14 @@ class StopFlag:
         self._previous.clear()
 
 
+class Objective(Protocol):
+    """A loss computed from the model's outputs instead of the model's own ``loss``."""
+
+    def loss_sum(self, model: Any, plan: list[list[int]], data: Sequence[Encoded], device: str) -> Any:
+        """The summed loss (a scalar tensor) of micro-batch ``plan``, over its trainable units."""
+        ...
+
+
 # The spec's own defaults: a LoopConfig built without a value trains as an empty spec would.
 _HP = Hyperparameters()
 _CHECKPOINT_EVERY: int = FineTuneJobSpec.model_fields["checkpoint_every_steps"].default
@@ -98,6 +110,7 @@ class LoopConfig:
     log_every: int = 1
     causal: bool = True  # a causal LM (pass use_cache=False); else a classifier
     world: World = distributed.SINGLE
+    objective: Objective | None = None  # default: the model's loss (token mean, labels in batch)
 
 
 @dataclasses.dataclass
@@ -147,6 +160,25 @@ def _agree(flag: bool, world: World, device: str) -> bool:
 
 def _to(batch: dict[str, Any], device: str) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _micro_loss(
+    forward: Any,
+    plan: list[list[int]],
+    data: Sequence[Encoded],
+    cfg: LoopConfig,
+    n_trainable: int,
+    autocast: Any,
+) -> Any:
+    """The summed float32 loss of one micro-batch (forward pass under ``autocast`` if set)."""
+    with autocast if autocast is not None else contextlib.nullcontext():
+        if cfg.objective is not None:
+            return cfg.objective.loss_sum(forward, plan, data, cfg.device).float()
+        batch = _to(batching.collate(plan, data, cfg.pad_id, packed=cfg.batching.packing), cfg.device)
+        if cfg.causal:
+            batch["use_cache"] = False  # a cache would also disable the packed-sequence mask
+        out = forward(**batch)
+    return out.loss.float() * n_trainable
 
 
 def train(
@@ -234,18 +266,10 @@ def train(
         mine = distributed.share(list(zip(chunk, counts, strict=True)), world)
         step_loss = 0.0
         for i, (plan, (_, n_trainable)) in enumerate(mine):
-            batch = _to(batching.collate(plan, data, cfg.pad_id, packed=cfg.batching.packing), cfg.device)
-            if cfg.causal:
-                batch["use_cache"] = False  # a cache would also disable the packed-sequence mask
             # gradients are exchanged once per step, after the last micro-batch
             sync = contextlib.nullcontext() if i == len(mine) - 1 or forward is model else forward.no_sync()
             with sync:
-                if autocast is not None:
-                    with autocast:
-                        out = forward(**batch)
-                else:
-                    out = forward(**batch)
-                loss_sum = out.loss.float() * n_trainable
+                loss_sum = _micro_loss(forward, plan, data, cfg, n_trainable, autocast)
                 # DDP averages gradients over ranks; scale back up to the step's token sum
                 scaled = loss_sum * world.size / step_trainable
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()

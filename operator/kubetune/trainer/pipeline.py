@@ -2,7 +2,9 @@
 
 Shared by the training pod (``python -m kubetune.trainer``) and local mode (``kubetune run``).
 Base-model scores are taken before training starts, on the very model training starts from
-(and cached beside the checkpoints, so a resumed run does not redo them). User problems end
+(and cached beside the checkpoints, so a resumed run does not redo them); so are, for
+preference data, the reference log-probabilities (:mod:`~kubetune.trainer.preference.reference`),
+and training then uses the preference objective. User problems end
 as a :class:`~kubetune.api.contract.result.RunResult` with exit code 1, an unmet gate with 2, a
 stop signal with 143 after a checkpoint; anything else is a bug and propagates. Pushes to a
 registry only when :attr:`Options.push_to` is set (the training pod: ``KUBETUNE_REGISTRY``);
@@ -43,6 +45,8 @@ from kubetune.trainer import (
 from kubetune.trainer import report as report_io
 from kubetune.trainer.batching import Batching, plan_epoch
 from kubetune.trainer.errors import Terminated, UserError
+from kubetune.trainer.preference import logps as preference_logps
+from kubetune.trainer.preference import reference as preference_reference
 from kubetune.trainer.preflight import Hardware
 from kubetune.trainer.progress import Sink
 from kubetune.trainer.spec import JobSpec
@@ -218,6 +222,10 @@ def _train_and_export(
     base_scores = None
     if spec.evaluation.compare_to_base and prepared.validation and world.main:
         base_scores = _base_scores(model, prepared, tokenizer, spec, device, opts, sink)
+    objective = None
+    if prepared.format == "preference":
+        _reference(model, prepared, job, int(tokenizer.pad_token_id), device, opts, sink)
+        objective = preference_logps.Objective(spec.preference_settings(), int(tokenizer.pad_token_id))
     _seed(hp.seed)
     model = method.apply(model, spec, env)
     if hp.gradient_checkpointing:
@@ -251,6 +259,7 @@ def _train_and_export(
         log_every=1 if total <= 500 else max(1, total // 200),
         causal=env.task == "causal",
         world=world,
+        objective=objective,
     )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     sink.emit(
@@ -293,7 +302,9 @@ def _train_and_export(
                 events.EVALUATING, f"scoring the tuned model on {len(prepared.validation)} held-out rows"
             )
         )
-        tuned_scores = evaluate.evaluate(model, prepared, tokenizer, spec.evaluation, device)
+        tuned_scores = evaluate.evaluate(
+            model, prepared, tokenizer, spec.evaluation, device, spec.preference_settings()
+        )
         result.metrics = evaluate.compare(base_scores, tuned_scores, spec.evaluation.metrics)
         result.samples = tuned_scores.samples
     if trained.final_loss is not None:
@@ -369,6 +380,8 @@ def fingerprint(job: JobSpec, dataset_sha256: str) -> str:
         "hyperparameters": spec.hyperparameters.to_wire(),
         "datasetSha256": dataset_sha256,
     }
+    if spec.preference is not None:
+        relevant["preference"] = spec.preference.to_wire()
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
@@ -397,7 +410,9 @@ def _base_scores(
     sink.emit(
         PhaseEvent(events.EVALUATING, f"scoring the base model on {len(prepared.validation)} held-out rows")
     )
-    scores = evaluate.evaluate(model, prepared, tokenizer, spec.evaluation, device)
+    scores = evaluate.evaluate(
+        model, prepared, tokenizer, spec.evaluation, device, spec.preference_settings()
+    )
     opts.checkpoints.mkdir(parents=True, exist_ok=True)
     clean = {k: v for k, v in scores.values.items() if not (math.isnan(v) or math.isinf(v))}
     cache.write_text(
@@ -405,3 +420,30 @@ def _base_scores(
         encoding="utf-8",
     )
     return scores
+
+
+def _reference(
+    model: Any, prepared: Any, job: JobSpec, pad_id: int, device: str, opts: Options, sink: Sink
+) -> None:
+    """Attach the base model's log-probabilities to every pair (read back on a resumed run)."""
+    settings = job.spec.preference_settings()
+    if opts.world.main:
+        what = "train and held-out" if settings.needs_reference else "held-out"
+        sink.emit(
+            PhaseEvent(
+                events.EVALUATING,
+                f"reference log-probabilities of the {what} pairs ({settings.loss}, beta {settings.beta})",
+            )
+        )
+    prepared.train, prepared.validation, cached = preference_reference.prepare(
+        model,
+        prepared.train,
+        prepared.validation,
+        pad_id,
+        device,
+        opts.checkpoints,
+        opts.world,
+        with_train=settings.needs_reference,
+        autocast=_autocast(job.spec.hyperparameters.precision, device.startswith("cuda")),
+    )
+    log.info("reference log-probabilities ready", extra=logs.fields(cached=cached))

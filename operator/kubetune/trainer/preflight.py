@@ -22,6 +22,7 @@ from kubetune.trainer import dataset, distributed, encoding, methods, models, so
 from kubetune.trainer.dataset import Prepared
 from kubetune.trainer.distributed import World
 from kubetune.trainer.errors import UserError
+from kubetune.trainer.preference import checks as preference_checks
 from kubetune.trainer.report import Report
 from kubetune.trainer.spec import JobSpec
 
@@ -115,6 +116,7 @@ def _data_checks(job: JobSpec, loaded: dataset.Loaded) -> tuple[list[str], list[
         errors.append(
             f"spec.evaluation.metrics accuracy and f1 need a classification dataset, not {loaded.format}"
         )
+    errors += preference_checks.spec_errors(spec, loaded.format)
     if not loaded.validation:
         if spec.evaluation.gate is not None:
             errors.append(
@@ -266,6 +268,9 @@ def _audit(report: Report, prepared: Prepared, job: JobSpec, world_size: int) ->
         report.trainable_tokens = report.tokens  # every token feeds the label
     report.truncated_rows = sum(1 for e in train if e.truncated)
     _lengths(report, prepared, max_len)
+    if prepared.format == "preference":
+        report.trainable_tokens = preference_checks.scored_tokens(train)
+        report.errors += preference_checks.pair_errors(train + prepared.validation, max_len)
     for e in train + prepared.validation:
         if e.label is None and e.trainable == 0:
             report.zero_trainable_rows += 1

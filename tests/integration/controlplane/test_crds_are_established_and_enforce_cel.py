@@ -153,3 +153,50 @@ def test_experiment_steps_and_rate_metrics_pass_the_api_server_and_mixed_metrics
     with pytest.raises(ApiException) as caught:
         kube.create(path, mdep("no-threshold", {"query": "x"}))
     assert "query and threshold go together" in (caught.value.body or "")
+
+
+def test_preference_rules_are_enforced_by_the_api_server(
+    finetunejobs: None, kube: Kube, namespace: str
+) -> None:
+    def job(name: str, **spec: object) -> dict[str, object]:
+        body = _finetunejob(name, namespace)
+        body["spec"] = {**body["spec"], **spec}  # type: ignore[dict-item]
+        return body
+
+    def rejected(body: dict[str, object]) -> str:
+        with pytest.raises(ApiException) as caught:
+            kube.create(FTJ_PATH.format(ns=namespace), body)
+        assert caught.value.status == 422
+        return str(json.loads(caught.value.body or "{}")["message"])
+
+    message = rejected(
+        job(
+            "pref-format",
+            dataset={"uri": "file:///d.jsonl", "format": "instruction"},
+            preference={"beta": 0.1},
+        )
+    )
+    assert "spec.preference is set but spec.dataset.format is neither preference nor auto" in message, message
+    message = rejected(
+        job(
+            "pref-method",
+            dataset={"uri": "file:///d.jsonl", "format": "preference"},
+            method={"type": "prefix-tuning"},
+        )
+    )
+    assert "cannot be trained on preference data" in message, message
+    message = rejected(job("pref-packing", preference={}, hyperparameters={"packing": True}))
+    assert "spec.hyperparameters.packing does not apply to preference data" in message, message
+    message = rejected(job("pref-beta", preference={"beta": 0}))
+    assert "spec.preference.beta" in message, message
+    stored = kube.create(
+        FTJ_PATH.format(ns=namespace),
+        job(
+            "pref-ok",
+            dataset={"uri": "file:///d.jsonl", "format": "preference"},
+            method={"type": "dora"},
+            preference={"loss": "ipo"},
+            evaluation={"metrics": ["loss", "preferenceAccuracy"], "gate": {"metric": "preferenceAccuracy"}},
+        ),
+    )
+    assert stored["spec"]["preference"] == {"loss": "ipo", "beta": 0.1}

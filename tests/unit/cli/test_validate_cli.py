@@ -27,6 +27,7 @@ def test_examples_cover_the_documented_cases() -> None:
         "type: dora",
         "numNodes: 4",
         "format: classification",
+        "format: preference",
         "kind: ModelDeployment",
         "hf://",
         "gate:",

@@ -263,3 +263,47 @@ def test_every_pod_requests_and_is_limited_to_cpu_and_memory() -> None:
     assert gpu["containers"][0]["resources"]["limits"] == {"cpu": 8, "memory": "32Gi", "nvidia.com/gpu": 2}
     preflight = builders.preflight_job(CASES["gpu"], settings)["spec"]["template"]["spec"]
     assert preflight["containers"][0]["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
+
+
+def test_a_preference_run_registers_its_objective_and_gates_on_preference_accuracy() -> None:
+    job = make_job(
+        dataset={"uri": "pvc://data/prefs.jsonl", "format": "preference"},
+        preference={"loss": "ipo", "beta": 0.5},
+        evaluation={
+            "metrics": ["loss", "preferenceAccuracy", "rewardMargin"],
+            "gate": {"metric": "preferenceAccuracy", "minImprovement": 0.1},
+        },
+    )
+    result = RunResult.model_validate(
+        {
+            "job": "bot",
+            "outcome": "Succeeded",
+            "exitCode": 0,
+            "lineage": {
+                "dataset": {"sha256": "a" * 64, "format": "preference"},
+                "preference": {"loss": "ipo", "beta": 0.5},
+            },
+            "metrics": [
+                {"name": "loss", "base": 0.69, "tuned": 0.4, "delta": 0.29},
+                {"name": "preferenceAccuracy", "base": 0.5, "tuned": 0.9, "delta": 0.4},
+                {"name": "rewardMargin", "base": 0.0, "tuned": 1.2, "delta": 1.2},
+            ],
+            "gate": {"passed": True, "message": "passed", "metric": "preferenceAccuracy"},
+        }
+    )
+    spec = builders.adapter(job, "oci://r.test/ml/bot@sha256:" + "b" * 64, result, "img")["spec"]
+    assert (spec["scorecard"]["primaryMetric"], spec["scorecard"]["primaryValue"]) == (
+        "preferenceAccuracy",
+        0.9,
+    )
+    assert [m["name"] for m in spec["scorecard"]["metrics"]] == ["loss", "preferenceAccuracy", "rewardMargin"]
+    assert spec["methodConfig"]["preference"] == {"loss": "ipo", "beta": 0.5}
+    plain = RunResult.model_validate(
+        {**result.model_dump(by_alias=True), "lineage": {"dataset": {"sha256": "a" * 64}}}
+    )
+    assert (
+        "preference"
+        not in builders.adapter(job, "oci://r.test/ml/bot@sha256:" + "b" * 64, plain, "img")["spec"][
+            "methodConfig"
+        ]
+    )

@@ -168,6 +168,12 @@ def dataset_sha256(result: RunResult) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def preference(result: RunResult) -> dict[str, Any] | None:
+    """The preference objective a run trained with (loss, beta), when its data was preference."""
+    value = result.lineage.get("preference")
+    return value if isinstance(value, dict) else None
+
+
 def base_revision(result: RunResult) -> str | None:
     """The base model revision the run resolved (``hf://org/name`` without ``@rev`` pins one)."""
     base = result.lineage.get("baseModel")

@@ -15,9 +15,20 @@ from kubetune.api.v1alpha1.base import KubeModel, SecretKeyRef
 MODEL_URI_PATTERN = r"^(hf://[^\s@]+(@[^\s@]+)?|oci://[^\s]+|pvc://[^\s/]+/[^\s]*|s3://[^\s]+|file://[^\s]+|/[^\s]*|\.{1,2}/[^\s]*)$"
 DATASET_URI_PATTERN = r"^(hf://[^\s]+|oci://[^\s]+|pvc://[^\s/]+/[^\s]*|s3://[^\s]+|file://[^\s]+|https?://[^\s]+|configmap://[^\s]+|/[^\s]*|\.{1,2}/[^\s]*|[^\s:]+)$"
 
-Metric = Literal["loss", "perplexity", "rougeL", "bleu", "exactMatch", "accuracy", "f1"]
+Metric = Literal[
+    "loss",
+    "perplexity",
+    "rougeL",
+    "bleu",
+    "exactMatch",
+    "accuracy",
+    "f1",
+    "preferenceAccuracy",
+    "rewardMargin",
+]
 GENERATION_METRICS: frozenset[str] = frozenset({"rougeL", "bleu", "exactMatch"})
 CLASSIFICATION_METRICS: frozenset[str] = frozenset({"accuracy", "f1"})
+PREFERENCE_METRICS: tuple[str, ...] = ("preferenceAccuracy", "rewardMargin")
 LOWER_IS_BETTER: frozenset[str] = frozenset({"loss", "perplexity"})
 
 

@@ -30,13 +30,15 @@ from kubetune.api.v1alpha1.common import (
     CLASSIFICATION_METRICS,
     DATASET_URI_PATTERN,
     GENERATION_METRICS,
+    PREFERENCE_METRICS,
     Metric,
     MetricComparison,
     ModelSource,
 )
+from kubetune.api.v1alpha1.preference import PREFERENCE_METHODS, PreferenceSpec
 
 MethodType = Literal["lora", "qlora", "dora", "full", "prompt-tuning", "prefix-tuning", "ia3"]
-DatasetFormat = Literal["auto", "instruction", "chat", "completion", "text", "classification"]
+DatasetFormat = Literal["auto", "instruction", "chat", "completion", "text", "classification", "preference"]
 Phase = Literal[
     "Pending", "Validating", "Training", "Evaluating", "Exporting", "Succeeded", "Failed", "Suspended"
 ]
@@ -133,7 +135,9 @@ class FieldMapping(KubeModel):
         default=None, description="Column with OpenAI-style messages (chat). Default: messages."
     )
     prompt: str | None = Field(
-        default=None, description="Column with the prompt (completion). Default: prompt."
+        default=None,
+        description="Column with the prompt (completion, preference; a string or, for preference, "
+        "a list of chat messages). Default: prompt.",
     )
     completion: str | None = Field(
         default=None, description="Column with the completion (completion). Default: completion."
@@ -143,6 +147,12 @@ class FieldMapping(KubeModel):
     )
     label: str | None = Field(
         default=None, description="Column with the class label (classification). Default: label."
+    )
+    chosen: str | None = Field(
+        default=None, description="Column with the preferred answer (preference). Default: chosen."
+    )
+    rejected: str | None = Field(
+        default=None, description="Column with the dispreferred answer (preference). Default: rejected."
     )
 
 
@@ -181,8 +191,9 @@ class DatasetSpec(KubeModel):
         default="auto",
         description=(
             "Row format: instruction (instruction/input/output), chat (OpenAI messages), "
-            "completion (prompt/completion), text, classification (text/label), or auto to "
-            "detect from the first rows. Default: auto."
+            "completion (prompt/completion), text, classification (text/label), preference "
+            "(prompt/chosen/rejected; trained with spec.preference), or auto to detect from the "
+            "first rows. Default: auto."
         ),
     )
     validation_split: float = Field(
@@ -477,7 +488,8 @@ class EvaluationSpec(KubeModel):
         min_length=1,
         description=(
             "loss, perplexity, rougeL, bleu, exactMatch (generation formats), accuracy, f1 "
-            "(classification). Default: [loss, perplexity]."
+            "(classification), preferenceAccuracy, rewardMargin (preference; always reported for "
+            "preference data, list them to gate on them). Default: [loss, perplexity]."
         ),
     )
     compare_to_base: bool = Field(
@@ -605,6 +617,45 @@ class CheckpointStorage(KubeModel):
     )
 
 
+_PREFERENCE_DATA = (
+    "(has(self.preference) || (has(self.dataset.format) && self.dataset.format == 'preference'))"
+)
+PREFERENCE_FORMAT_MESSAGE = (
+    "spec.preference is set but spec.dataset.format is {fmt}; set spec.dataset.format: preference "
+    "(or auto) for prompt/chosen/rejected rows, or remove spec.preference"
+)
+PREFERENCE_METHOD_MESSAGE = (
+    "spec.method.type {method} cannot be trained on preference data (its reference model would "
+    "differ from the base model); use " + ", ".join(PREFERENCE_METHODS)
+)
+PREFERENCE_PACKING_MESSAGE = (
+    "spec.hyperparameters.packing does not apply to preference data (each chosen and rejected "
+    "answer is scored as its own sequence); set packing: false"
+)
+
+
+def _preference_cel() -> list[JsonDict]:
+    methods = ", ".join(f"'{m}'" for m in PREFERENCE_METHODS)
+    return [
+        cel(
+            "!has(self.preference) || !has(self.dataset.format) || self.dataset.format in ['auto', 'preference']",
+            PREFERENCE_FORMAT_MESSAGE.format(fmt="neither preference nor auto"),
+            field_path=".preference",
+        ),
+        cel(
+            f"!{_PREFERENCE_DATA} || !has(self.method) || !has(self.method.type) || self.method.type in [{methods}]",
+            PREFERENCE_METHOD_MESSAGE.format(method="prompt-tuning or prefix-tuning"),
+            field_path=".method.type",
+        ),
+        cel(
+            f"!{_PREFERENCE_DATA} || !has(self.hyperparameters) || !has(self.hyperparameters.packing) "
+            "|| !self.hyperparameters.packing",
+            PREFERENCE_PACKING_MESSAGE,
+            field_path=".hyperparameters.packing",
+        ),
+    ]
+
+
 class FineTuneJobSpec(KubeModel):
     """Desired state of a FineTuneJob."""
 
@@ -615,6 +666,7 @@ class FineTuneJobSpec(KubeModel):
                 "!has(self.resources) || !has(self.resources.gpusPerNode) || self.resources.gpusPerNode >= 1",
                 "spec.method.type qlora needs a CUDA GPU; set spec.resources.gpusPerNode >= 1 or use lora",
             ),
+            *_preference_cel(),
         )
     )
 
@@ -682,6 +734,13 @@ class FineTuneJobSpec(KubeModel):
         description="Set condition TrainingStalled when no step is reported for this long. Default: 900.",
     )
     budget: BudgetSpec | None = Field(default=None, description="Spending limits enforced at preflight.")
+    preference: PreferenceSpec | None = Field(
+        default=None,
+        description=(
+            "Preference tuning (DPO, IPO, ORPO) of a preference dataset (prompt/chosen/rejected). "
+            "Default when the data is preference: sigmoid (DPO) with beta 0.1."
+        ),
+    )
 
     @model_validator(mode="after")
     def _cross_field(self) -> Self:
@@ -699,6 +758,7 @@ class FineTuneJobSpec(KubeModel):
                 f"spec.evaluation.metrics has {bad} but spec.dataset.format is {fmt}; accuracy "
                 "and f1 need spec.dataset.format: classification"
             )
+        self._preference_rules()
         if self.method.type == "qlora" and self.resources.gpus_per_node == 0:
             raise ValueError(
                 "spec.method.type qlora needs a CUDA GPU but spec.resources.gpusPerNode is 0; "
@@ -710,6 +770,34 @@ class FineTuneJobSpec(KubeModel):
                 "a few thousand parameters; use numNodes: 1"
             )
         return self
+
+    def _preference_rules(self) -> None:
+        fmt = self.dataset.format
+        metrics = set(self.evaluation.metrics)
+        if self.preference is not None and fmt not in ("preference", "auto"):
+            raise ValueError(PREFERENCE_FORMAT_MESSAGE.format(fmt=fmt))
+        if fmt not in ("preference", "auto") and metrics & set(PREFERENCE_METRICS):
+            bad = sorted(metrics & set(PREFERENCE_METRICS))
+            raise ValueError(
+                f"spec.evaluation.metrics has {bad} but spec.dataset.format is {fmt}; these metrics "
+                "need spec.dataset.format: preference"
+            )
+        if fmt != "preference" and self.preference is None:
+            return
+        if fmt == "preference" and metrics & GENERATION_METRICS:
+            bad = sorted(metrics & GENERATION_METRICS)
+            raise ValueError(
+                f"spec.evaluation.metrics has {bad} but spec.dataset.format is preference; use loss, "
+                "perplexity, preferenceAccuracy and rewardMargin"
+            )
+        if self.method.type not in PREFERENCE_METHODS:
+            raise ValueError(PREFERENCE_METHOD_MESSAGE.format(method=self.method.type))
+        if self.hyperparameters.packing:
+            raise ValueError(PREFERENCE_PACKING_MESSAGE)
+
+    def preference_settings(self) -> PreferenceSpec:
+        """The preference block, or its defaults."""
+        return self.preference or PreferenceSpec()
 
 
 # --- status ----------------------------------------------------------------------------------

@@ -452,6 +452,9 @@ def adapter(job: FineTuneJob, ref: str, run: result.RunResult | None, trainer_im
     if revision and not base.get("revision"):
         base["revision"] = revision
     method_block = job.spec.method.to_wire()
+    method_config = {k: v for k, v in method_block.items() if k != "type"}
+    if result.preference(run) is not None:
+        method_config["preference"] = result.preference(run)  # DPO/IPO/ORPO and beta, as trained
     return {
         "apiVersion": API_VERSION,
         "kind": "Adapter",
@@ -464,7 +467,7 @@ def adapter(job: FineTuneJob, ref: str, run: result.RunResult | None, trainer_im
             "ref": ref,
             "baseModel": base,
             "method": job.spec.method.type,
-            "methodConfig": {k: v for k, v in method_block.items() if k != "type"},
+            "methodConfig": method_config,
             "hyperparameters": job.spec.hyperparameters.to_wire(),
             # as the trainer's lineage shows it: a presigned URL's signature is a secret
             "dataset": {"uri": _shown_uri(job.spec.dataset.uri), "sha256": sha256},
