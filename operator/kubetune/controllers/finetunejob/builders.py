@@ -40,6 +40,13 @@ TRAINER_UID = 1000
 LABEL_JOB = "kubetune.io/finetunejob"
 LABEL_COMPONENT = "kubetune.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+# Kueue's label naming the LocalQueue of a job (sigs.k8s.io/kueue pkg/controller/constants)
+LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
+
+
+def queue_name(job: FineTuneJob, settings: Settings) -> str | None:
+    """The Kueue LocalQueue of the training Job: the spec's, else the operator's default."""
+    return job.spec.queue_name or settings.default_queue_name
 
 
 def names(job: FineTuneJob) -> dict[str, str]:
@@ -365,7 +372,10 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         TERMINATION_LOG,
     ]
     container: Manifest = {"name": "trainer", "resources": _trainer_resources(job, settings)}
-    spec: Manifest = {"backoffLimit": job.spec.backoff_limit, "suspend": job.spec.suspend}
+    queue = queue_name(job, settings)
+    # With a queue, Kueue owns spec.suspend: the Job is created suspended and Kueue unsuspends
+    # it when it admits the whole Job (every pod of an Indexed Job at once).
+    spec: Manifest = {"backoffLimit": job.spec.backoff_limit, "suspend": job.spec.suspend or bool(queue)}
     if job.spec.active_deadline_seconds:
         spec["activeDeadlineSeconds"] = job.spec.active_deadline_seconds
     pod_meta: Manifest = {"labels": labels(job, "trainer")}
@@ -402,12 +412,10 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         spec.update({"completionMode": "Indexed", "completions": nodes, "parallelism": nodes})
     pod.update(_scheduling(job))
     spec["template"] = {"metadata": pod_meta, "spec": pod}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _meta(job, n["train"], "trainer"),
-        "spec": spec,
-    }
+    meta = _meta(job, n["train"], "trainer")
+    if queue:
+        meta["labels"][LABEL_KUEUE_QUEUE] = queue
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
 
 
 def workers_service(job: FineTuneJob, settings: Settings) -> Manifest:
