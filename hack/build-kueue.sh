@@ -21,7 +21,7 @@ WORK="$DEST/src"
 
 log() { printf '{"ts":"%s","component":"build-kueue","msg":"%s"}\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 
-if [[ -x "$BIN/kueue" && "$(cat "$BIN/VERSION" 2>/dev/null)" == "$VERSION" ]]; then
+if [[ -x "$BIN/kueue" && "$(cat "$BIN/VERSION" 2>/dev/null)" == "$VERSION" && -f "$DEST/MANIFESTS" ]]; then
   log "cached: $DEST (kueue $VERSION)"
   echo "$DEST"; exit 0
 fi
@@ -39,11 +39,18 @@ MOD=$(go list -m -f '{{.Dir}}' "sigs.k8s.io/kueue")
 # The manifests come from the very module version the binary is built from.
 for d in crd rbac webhook; do rm -rf "${DEST:?}/$d"; mkdir -p "$DEST/$d"; done
 cp "$MOD"/config/components/crd/bases/*.yaml "$DEST/crd/"
-cp "$MOD"/config/components/crd/patches/webhook_in_*.yaml "$DEST/crd/" 2>/dev/null || true
+# the conversion-webhook patches that config/components/crd/kustomization.yaml enables
+for patch in $(sed -n 's|^- path: patches/\(webhook_in_.*\.yaml\)$|\1|p' "$MOD/config/components/crd/kustomization.yaml"); do
+  cp "$MOD/config/components/crd/patches/$patch" "$DEST/crd/"
+done
 cp "$MOD"/config/components/rbac/*.yaml "$DEST/rbac/"
 cp "$MOD"/config/components/webhook/*.yaml "$DEST/webhook/"
 cp "$MOD"/config/components/manager/controller_manager_config.yaml "$DEST/"
 chmod -R u+w "$DEST/crd" "$DEST/rbac" "$DEST/webhook" "$DEST/controller_manager_config.yaml"
+echo 2 > "$DEST/MANIFESTS"  # layout of the copied manifests; a change re-copies them
+if [[ -x "$BIN/kueue" && "$(cat "$BIN/VERSION" 2>/dev/null)" == "$VERSION" ]]; then
+  log "manifests refreshed; binary cached: $DEST"; echo "$DEST"; exit 0
+fi
 LD="-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=v$VERSION"
 go build -p "${GO_BUILD_P:-2}" -ldflags "$LD" -o "$BIN/kueue.tmp" sigs.k8s.io/kueue/cmd/kueue
 mv "$BIN/kueue.tmp" "$BIN/kueue"

@@ -106,6 +106,31 @@ def webhook_configurations(root: Path, url: str, ca_bundle: str) -> list[Obj]:
     return out
 
 
+# The roles a cluster install binds to Kueue's ServiceAccount (config/components/rbac).
+MANAGER_ROLES = ("role.yaml", "manager_secrets_role.yaml")
+
+
+def manager_rbac(root: Path) -> list[Obj]:
+    """The manager's ClusterRole and Role (in :data:`NAMESPACE`) with bindings to :data:`USER`."""
+    out: list[Obj] = []
+    for file in MANAGER_ROLES:
+        for doc in _docs(root / "rbac" / file):
+            name = PREFIX + doc["metadata"]["name"]
+            cluster = doc["kind"] == "ClusterRole"
+            meta: Obj = {"name": name} if cluster else {"name": name, "namespace": NAMESPACE}
+            out.append({**doc, "metadata": meta})
+            out.append(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding" if cluster else "RoleBinding",
+                    "metadata": {**meta, "name": name + "-binding"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": doc["kind"], "name": name},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
+                }
+            )
+    return out
+
+
 def configuration(*, webhook_port: int, health_port: int, cert_dir: Path) -> Obj:
     """Kueue's Configuration (config.kueue.x-k8s.io/v1beta2) for the test control plane."""
     return {
@@ -135,6 +160,33 @@ def _apply(kube: Kube, obj: Obj) -> None:
             "metadata": {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]},
         }
         kube.replace(path, obj)
+
+
+# Without internal cert management Kueue reads its metrics server's certificate from this fixed
+# path (cmd/kueue/main.go), where cert-manager would mount it; it exits when it is missing.
+METRICS_CERTS = Path("/etc/kueue/metrics/certs")
+
+
+def _with_metrics_certs(certs: Path, argv: list[str]) -> list[str]:
+    """``argv`` run in a private mount namespace where :data:`METRICS_CERTS` is ``certs`` (a
+    bind mount, as a Secret volume would be), so no file of ours lands on the host's /etc.
+    Only the empty mount point is created on the host, once."""
+    METRICS_CERTS.mkdir(parents=True, exist_ok=True)
+    script = 'mount --bind "$0" "$1" && shift 2 && exec "$@"'
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+        str(certs),
+        str(METRICS_CERTS),
+        "--",
+        *argv,
+    ]
 
 
 class Kueue:
@@ -176,24 +228,9 @@ class Kueue:
             installed.append(doc["metadata"]["name"])
         for name in installed:
             wait_for(lambda n=name: crds.established(self.kube, n), 30, f"CRD {name} Established")  # type: ignore[misc]
-        # Kueue's own identity with the manager ClusterRole of this version (config/components/rbac)
-        for doc in _docs(self.root / "rbac" / "role.yaml"):
-            doc["metadata"] = {"name": PREFIX + doc["metadata"]["name"]}
+        # Kueue's own identity, bound to the manager's roles of this version (config/components/rbac)
+        for doc in manager_rbac(self.root):
             _apply(self.kube, doc)
-        _apply(
-            self.kube,
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": PREFIX + "manager-rolebinding"},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": PREFIX + "manager-role",
-                },
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
-            },
-        )
         cert_pem, key_pem = pki.client_cert(self.pki, USER, ("system:serviceaccounts",))
         kubeconfig = pki.kubeconfig(
             self.workdir / "kubeconfig",
@@ -211,12 +248,15 @@ class Kueue:
         )
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
         env["KUBECONFIG"] = str(kubeconfig)
-        self.proc = procs.Process(
-            "kueue",
-            [str(self.root / "bin" / "kueue"), f"--config={config}", f"--kubeconfig={kubeconfig}"],
-            self.workdir / "kueue.log",
-            env,
-        )
+        kueue = [
+            str(self.root / "bin" / "kueue"),
+            f"--config={config}",
+            f"--kubeconfig={kubeconfig}",
+            # the visibility API is an aggregated API behind a Service, with its certificate at
+            # a fixed /visibility path: not run here (see the module docstring)
+            "--feature-gates=VisibilityOnDemand=false",
+        ]
+        self.proc = procs.Process("kueue", _with_metrics_certs(certs, kueue), self.workdir / "kueue.log", env)
         self.proc.start()
         self._wait_ready()
         self.webhooks = webhook_configurations(self.root, self.url, ca_bundle)
