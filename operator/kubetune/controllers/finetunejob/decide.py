@@ -96,6 +96,8 @@ class Observed:
     training_pods_refused: str | None = None
     # Kueue's Workload for a training Job that has a queue label (None: none yet, or no Kueue)
     workload: Obj | None = None
+    # the ClusterQueue its LocalQueue points at, read while the Workload has no admission
+    local_cluster_queue: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -539,7 +541,9 @@ def _kueue(b: _Builder, seen: Observed, queue: str, suspended_job: bool, actions
     st = b.status
     wl = queueing.read(seen.workload)
     old = st.queue
-    cluster_queue = wl.cluster_queue or (old.cluster_queue if old is not None else None)
+    cluster_queue = (
+        wl.cluster_queue or seen.local_cluster_queue or (old.cluster_queue if old is not None else None)
+    )
     evictions = max(wl.evictions, old.evictions if old is not None else 0)
     if wl.evicted and old is not None and old.admitted:
         evictions = max(evictions, old.evictions + 1)
@@ -567,11 +571,14 @@ def _kueue(b: _Builder, seen: Observed, queue: str, suspended_job: bool, actions
         held = get_condition(st.conditions, ConditionType.SUSPENDED)
         if held is not None and held.status == "True":
             actions.append("activate_workload")  # the user's suspend deactivated it: undo that
-    if running:
+    if running or (wl.admitted and not wl.evicted):
         queued = get_condition(st.conditions, ConditionType.QUEUED)
         if queued is None or queued.status != "False" or queued.reason != Reason.ADMITTED:
             b.cond(ConditionType.QUEUED, "False", Reason.ADMITTED, f"admitted by Kueue to {where}")
-        return False
+        if running:
+            return False
+        b.phase("Pending")  # admitted; Kueue unsuspends the Job next
+        return True
     if wl.workload is None:
         why = (
             f"waiting for Kueue to create a Workload for the training Job in {where}; if this "

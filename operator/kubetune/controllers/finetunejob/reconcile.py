@@ -230,7 +230,20 @@ class Reconciler:
                 seen.training_pods_refused = self._pods_refused(ns, seen.training_job)
             if queueing.job_queue(seen.training_job) is not None and training not in ("complete", "failed"):
                 seen.workload = self._workload(ns, seen.training_job)
+                if not queueing.read(seen.workload).cluster_queue:
+                    seen.local_cluster_queue = self._local_cluster_queue(ns, seen.training_job)
         return seen
+
+    def _local_cluster_queue(self, namespace: str, job: Obj | None) -> str | None:
+        """The ClusterQueue that the training Job's LocalQueue points at; None when it is missing."""
+        local = queueing.job_queue(job)
+        try:
+            found = self.kube.get(kubeclient.path(queueing.API_VERSION, "LocalQueue", namespace, str(local)))
+        except kubeclient.ApiError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        return str(((found or {}).get("spec") or {}).get("clusterQueue") or "") or None
 
     def _workload(self, namespace: str, job: Obj | None) -> Obj | None:
         """Kueue's Workload for the training Job ``job`` (found by the Job's uid label); None
