@@ -10,36 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from conftest import KUEUE
-from ftj_helpers import FTJ, child_names, condition, dump, get_ftj, lora_job, phase_is
+from ftj_helpers import FTJ, child_names, condition, dump, phase_is
+from queue_helpers import TRAINER, admitted, gpu_job, queued
 
 from kubetune.controllers import operator as kubetune_operator
 from kubetune.testing import Cluster
 from kubetune.testing.kube import Kube
 from kubetune.testing.waiting import wait_for
-
-TRAINER = "kubetune.io/finetunejob={name},kubetune.io/component=trainer"
-
-
-def gpu_job(name: str, queue: str, gpus: int = 1, **spec: Any) -> dict[str, Any]:
-    resources = {"gpusPerNode": gpus, "cpu": "1", "memory": "2Gi", **spec.pop("resources", {})}
-    return lora_job(name, queueName=queue, resources=resources, **spec)
-
-
-def queued(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
-    obj = get_ftj(kube, namespace, name)
-    cond = condition(obj, "Queued")
-    return (
-        obj if obj.get("status", {}).get("phase") == "Queued" and cond and cond["status"] == "True" else None
-    )
-
-
-def admitted(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
-    obj = get_ftj(kube, namespace, name)
-    cond = condition(obj, "Queued")
-    return obj if cond and cond["status"] == "False" and cond["reason"] == "Admitted" else None
 
 
 def test_job_beyond_the_gpu_quota_stays_queued_with_kueues_reason_and_starts_when_the_first_finishes(
@@ -61,7 +40,7 @@ def test_job_beyond_the_gpu_quota_stays_queued_with_kueues_reason_and_starts_whe
     assert train["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
 
     kube.create(FTJ.format(ns=namespace), gpu_job("second", "team-a"))
-    obj = wait_for(lambda: queued(kube, namespace, "second"), 120, "second Queued")
+    obj = wait_for(lambda: queued(kube, namespace, "second", "quota"), 120, "second Queued for quota")
     cond = condition(obj, "Queued")
     # Kueue's reason, in its words: no nvidia.com/gpu quota left in team-a's ClusterQueue
     assert "insufficient unused quota for nvidia.com/gpu" in cond["message"], dump(obj)
@@ -114,6 +93,6 @@ def test_a_team_borrows_idle_gpus_of_its_cohort(
     assert admission["clusterQueue"] == borrower, admission
     assert admission["podSetAssignments"][0]["resourceUsage"]["nvidia.com/gpu"] == "2", admission
     assert lender
-    obj = wait_for(lambda: queued(kube, namespace, "lonely"), 60, "lonely Queued")
+    obj = wait_for(lambda: queued(kube, namespace, "lonely", "nvidia.com/gpu"), 60, "lonely Queued for GPUs")
     assert alone in obj["status"]["queue"]["clusterQueue"], dump(obj)
     assert "nvidia.com/gpu" in condition(obj, "Queued")["message"], dump(obj)
