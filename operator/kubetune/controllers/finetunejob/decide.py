@@ -571,6 +571,7 @@ def _kueue(b: _Builder, seen: Observed, queue: str, suspended_job: bool, actions
         held = get_condition(st.conditions, ConditionType.SUSPENDED)
         if held is not None and held.status == "True":
             actions.append("activate_workload")  # the user's suspend deactivated it: undo that
+    _note_resume(b, None)  # Suspended=False once the user resumes; the step comes once it runs
     if running or (wl.admitted and not wl.evicted):
         queued = get_condition(st.conditions, ConditionType.QUEUED)
         if queued is None or queued.status != "False" or queued.reason != Reason.ADMITTED:
