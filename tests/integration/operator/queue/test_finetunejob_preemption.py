@@ -131,8 +131,8 @@ def test_high_priority_job_preempts_a_running_one_which_checkpoints_waits_and_re
     assert f"resumed from checkpoint at step {stopped_at}" in condition(obj, "Training")["message"], dump(obj)
     assert obj["status"]["progress"]["step"] == total, dump(obj)
     assert obj["status"]["attempts"] == 1, dump(obj)  # an eviction is not a failed attempt
-    reasons = {e["reason"] for e in kube.events(namespace, "low")}
-    assert {"Evicted", "Admitted", "PhaseQueued", "PhaseSucceeded"} <= reasons, reasons
+    wanted = {"Evicted", "Admitted", "PhaseQueued", "PhaseSucceeded"}
+    wait_for(lambda: wanted <= {e["reason"] for e in kube.events(namespace, "low")}, 30, f"events {wanted}")
 
 
 def test_user_suspend_of_a_queued_job_goes_through_kueue_and_resume_continues_from_the_checkpoint(

@@ -60,8 +60,10 @@ def test_job_beyond_the_gpu_quota_stays_queued_with_kueues_reason_and_starts_whe
     obj = wait_for(lambda: phase_is(kube, namespace, "first", "Succeeded", "Failed"), 300, "first finished")
     assert obj["status"]["phase"] == "Succeeded", dump(obj)
     obj = wait_for(lambda: admitted(kube, namespace, "second"), 120, "second admitted once first finished")
-    reasons = {e["reason"] for e in kube.events(namespace, "second")}
-    assert {"Queued", "Admitted", "PhaseQueued"} <= reasons, reasons
+    wanted = {"Queued", "Admitted", "PhaseQueued"}
+    wait_for(
+        lambda: wanted <= {e["reason"] for e in kube.events(namespace, "second")}, 30, f"events {wanted}"
+    )
     obj = wait_for(lambda: phase_is(kube, namespace, "second", "Succeeded", "Failed"), 300, "second finished")
     assert obj["status"]["phase"] == "Succeeded", dump(obj)
 
