@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubetune.controllers.finetunejob import builders, decide, queueing
-from kubetune.controllers.settings import Settings
+from kubetune.controllers.settings import Settings, SettingsError
 
 from .test_finetunejob_decide import NOW, SETTINGS, cond_of, job, passed_preflight, pod
 
@@ -148,3 +148,14 @@ def test_read_takes_kueues_words_from_the_workload() -> None:
     got = queueing.read(workload(("QuotaReserved", "False", "Pending", PENDING)))
     assert (got.reserved, got.admitted, got.reason, got.message) == (False, False, "Pending", PENDING)
     assert queueing.job_queue(queued_job()) == "team-a" and queueing.job_queue({"metadata": {}}) is None
+
+
+def test_the_default_queue_setting_names_the_chart_value_when_it_is_not_a_queue_name() -> None:
+    assert Settings.from_env({"KUBETUNE_KUEUE_DEFAULT_QUEUE": " training "}).default_queue_name == "training"
+    assert Settings.from_env({"KUBETUNE_KUEUE_DEFAULT_QUEUE": ""}).default_queue_name is None
+    try:
+        Settings.from_env({"KUBETUNE_KUEUE_DEFAULT_QUEUE": "Team_A"})
+    except SettingsError as exc:
+        assert "kueue.defaultQueueName" in str(exc) and "'Team_A'" in str(exc)
+    else:
+        raise AssertionError("a bad queue name was accepted")
