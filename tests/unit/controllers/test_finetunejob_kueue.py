@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kubetune.controllers.finetunejob import builders, decide, queueing
 from kubetune.controllers.settings import Settings, SettingsError
 
@@ -153,9 +155,5 @@ def test_read_takes_kueues_words_from_the_workload() -> None:
 def test_the_default_queue_setting_names_the_chart_value_when_it_is_not_a_queue_name() -> None:
     assert Settings.from_env({"KUBETUNE_KUEUE_DEFAULT_QUEUE": " training "}).default_queue_name == "training"
     assert Settings.from_env({"KUBETUNE_KUEUE_DEFAULT_QUEUE": ""}).default_queue_name is None
-    try:
+    with pytest.raises(SettingsError, match=r"kueue\.defaultQueueName\) is 'Team_A'"):
         Settings.from_env({"KUBETUNE_KUEUE_DEFAULT_QUEUE": "Team_A"})
-    except SettingsError as exc:
-        assert "kueue.defaultQueueName" in str(exc) and "'Team_A'" in str(exc)
-    else:
-        raise AssertionError("a bad queue name was accepted")
