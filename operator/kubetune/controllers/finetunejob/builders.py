@@ -30,6 +30,7 @@ from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
 from kubetune.api.v1alpha1 import names as apinames
 from kubetune.clients import download
 from kubetune.controllers import ownership
+from kubetune.controllers.finetunejob import queueing
 from kubetune.controllers.settings import Compute, Settings
 
 Manifest = dict[str, Any]
@@ -40,13 +41,7 @@ TRAINER_UID = 1000
 LABEL_JOB = "kubetune.io/finetunejob"
 LABEL_COMPONENT = "kubetune.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-# Kueue's label naming the LocalQueue of a job (sigs.k8s.io/kueue pkg/controller/constants)
-LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
-
-
-def queue_name(job: FineTuneJob, settings: Settings) -> str | None:
-    """The Kueue LocalQueue of the training Job: the spec's, else the operator's default."""
-    return job.spec.queue_name or settings.default_queue_name
+LABEL_KUEUE_QUEUE = queueing.LABEL_QUEUE
 
 
 def names(job: FineTuneJob) -> dict[str, str]:
@@ -372,7 +367,7 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         TERMINATION_LOG,
     ]
     container: Manifest = {"name": "trainer", "resources": _trainer_resources(job, settings)}
-    queue = queue_name(job, settings)
+    queue = queueing.queue_name(job, settings)
     # With a queue, Kueue owns spec.suspend: the Job is created suspended and Kueue unsuspends
     # it when it admits the whole Job (every pod of an Indexed Job at once).
     spec: Manifest = {"backoffLimit": job.spec.backoff_limit, "suspend": job.spec.suspend or bool(queue)}

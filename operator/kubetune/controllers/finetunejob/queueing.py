@@ -15,13 +15,22 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from kubetune.api.v1alpha1 import FineTuneJob
+from kubetune.controllers.settings import Settings
+
 Obj = dict[str, Any]
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
 # Kueue's label on a Workload naming the uid of the job it stands for
 # (sigs.k8s.io/kueue pkg/controller/constants JobUIDLabel)
 LABEL_JOB_UID = "kueue.x-k8s.io/job-uid"
+# Kueue's label naming the LocalQueue of a job (sigs.k8s.io/kueue pkg/controller/constants)
 LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
+
+
+def queue_name(job: FineTuneJob, settings: Settings) -> str | None:
+    """The Kueue LocalQueue of the training Job: the spec's, else the operator's default."""
+    return job.spec.queue_name or settings.default_queue_name
 
 
 @dataclasses.dataclass(frozen=True)
