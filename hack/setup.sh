@@ -22,6 +22,10 @@
 #      (tests/integration/operator/test_gitops_*.py) judge live objects with the library Flux uses and run the
 #      chart's Argo CD health scripts in a real Lua. Not fatal: without them those tests skip,
 #      unless KUBETUNE_REQUIRE_CLUSTER is set (hack/test.sh sets it).
+#   7b. Kueue's controller-manager, built from Go modules into ~/.cache/kubetune/kueue-v<version>
+#      with its CRDs, RBAC and webhook manifests (hack/build-kueue.sh), for the queueing tests
+#      (tests/integration/operator/queue). Not fatal: without it those tests skip, unless
+#      KUBETUNE_REQUIRE_CLUSTER is set.
 #   8. kube-score, built from Go modules into ~/.cache/kubetune (hack/build-kube-score.sh), the
 #      manifest linter `make lint` runs over the chart and the operator's manifests
 #      (hack/kube-score-lint.py). Not fatal: without it that step skips, unless
@@ -32,7 +36,7 @@
 #      (hack/test.sh sets it).
 # Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1 /
 # KUBETUNE_SKIP_HELM_BUILD=1 / KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 / KUBETUNE_SKIP_KSTATUS_BUILD=1 /
-# KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 / KUBETUNE_SKIP_BROWSER=1 skip those phases.
+# KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 / KUBETUNE_SKIP_KUEUE_BUILD=1 / KUBETUNE_SKIP_BROWSER=1 skip those phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -116,6 +120,14 @@ if [[ "${KUBETUNE_SKIP_KSTATUS_BUILD:-0}" != 1 ]]; then
     echo "==> setup: WARNING: hack/build-kstatus.sh failed; the GitOps kstatus tests will skip (or fail under KUBETUNE_REQUIRE_CLUSTER)" >&2
   fi
   phase_done "kstatus"
+fi
+
+if [[ "${KUBETUNE_SKIP_KUEUE_BUILD:-0}" != 1 ]]; then
+  phase "Kueue controller-manager (Go build, cached by version)"
+  if ! hack/build-kueue.sh >/dev/null; then
+    echo "==> setup: WARNING: hack/build-kueue.sh failed; the Kueue tests will skip (or fail under KUBETUNE_REQUIRE_CLUSTER)" >&2
+  fi
+  phase_done "Kueue controller-manager"
 fi
 
 if [[ "${KUBETUNE_SKIP_KUBE_SCORE_BUILD:-0}" != 1 ]]; then

@@ -109,6 +109,15 @@ No secrets: trainer and TGI pods read them through env/volumes; the operator nev
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "create", "patch"]
+# Kueue (docs/queues.md): read a queued training Job's Workload and LocalQueue; patch the
+# Workload's spec.active when the FineTuneJob is suspended or resumed. Harmless where Kueue is
+# not installed.
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["get", "list", "patch"]
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["localqueues"]
+  verbs: ["get"]
 {{- end }}
 
 {{/* One NetworkPolicy egress rule to `.to` on `.ports`; nothing when `.to` is empty (an empty

@@ -38,6 +38,8 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "Service"): ("services", True),
     ("v1", "Pod"): ("pods", True),
     ("v1", "Event"): ("events", True),
+    ("kueue.x-k8s.io/v1beta2", "Workload"): ("workloads", True),
+    ("kueue.x-k8s.io/v1beta2", "LocalQueue"): ("localqueues", True),
     ("v1", "Secret"): ("secrets", True),
     ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
     ("batch/v1", "Job"): ("jobs", True),

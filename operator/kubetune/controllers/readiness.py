@@ -112,6 +112,9 @@ def _ftj_detail(status: ftj.FineTuneJobStatus) -> str:
     if status.phase in ("Training", "Evaluating", "Exporting") and status.progress is not None:
         summary = status.progress.summary or f"step {status.progress.step}"
         return f"{status.phase.lower()}: {summary}"
+    queued = get_condition(conds, ftj.ConditionType.QUEUED)
+    if status.phase == "Queued" and queued is not None and queued.status == "True":
+        return queued.message
     for type in (ftj.ConditionType.SCHEDULED, ftj.ConditionType.TRAINING, ftj.ConditionType.PREFLIGHT_PASSED):
         cond = get_condition(conds, type)
         if cond is not None and cond.status != "True" and cond.message:

@@ -123,6 +123,23 @@ def _seconds(value: str, env_name: str, default: float) -> float:
     return seconds
 
 
+_QUEUE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def _queue_name(value: str) -> str | None:
+    """``KUBETUNE_KUEUE_DEFAULT_QUEUE``: a LocalQueue name, or empty for none."""
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > 253 or not _QUEUE_NAME.match(value):
+        raise SettingsError(
+            f"KUBETUNE_KUEUE_DEFAULT_QUEUE (chart value kueue.defaultQueueName) is {value!r}, not a "
+            "LocalQueue name (lowercase letters, digits, '-' and '.'); set it to the name of the "
+            "LocalQueue each namespace has, or leave it empty"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every reconcile needs to know that is not in the object itself."""
@@ -169,6 +186,9 @@ class Settings:
     prometheus_tenant_url: str | None = None
     # Total deadline of one Prometheus query (connection, headers and body together).
     prometheus_timeout_s: float = 5.0
+    # Kueue LocalQueue for FineTuneJobs without spec.queueName (chart value
+    # kueue.defaultQueueName); None: such jobs start without Kueue.
+    default_queue_name: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -203,6 +223,7 @@ class Settings:
                 env.get("KUBETUNE_PROMETHEUS_TIMEOUT", ""), "KUBETUNE_PROMETHEUS_TIMEOUT", 5.0
             ),
             cache_claim=env.get("KUBETUNE_CACHE_CLAIM") or None,
+            default_queue_name=_queue_name(env.get("KUBETUNE_KUEUE_DEFAULT_QUEUE", "")),
             preflight_cpu=_amount(env, "preflight_cpu"),
             preflight_memory=_amount(env, "preflight_memory"),
             trainer_cpu=_amount(env, "trainer_cpu"),

@@ -185,6 +185,19 @@ def client_cert(pki: Pki, user: str, groups: Sequence[str] = ()) -> tuple[bytes,
     return _pem_cert(cert), _pem_key(key)
 
 
+def serving_cert(
+    pki: Pki, name: str, *, ips: Sequence[str] = ("127.0.0.1",), dns: Sequence[str] = ()
+) -> tuple[bytes, bytes]:
+    """A server certificate and key (PEM) for ``ips``/``dns``, signed by the test CA (e.g. for a
+    webhook server that the API server calls at a URL)."""
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_crt.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = _new_key()
+    cert = _issue(name, key, (ca_cert, ca_key), usages=(ExtendedKeyUsageOID.SERVER_AUTH,), dns=dns, ips=ips)
+    return _pem_cert(cert), _pem_key(key)
+
+
 def kubeconfig(
     path: Path,
     server: str,

@@ -18,7 +18,9 @@ def test_every_example_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(files) >= 6
     assert main(["validate", str(EXAMPLES)]) == 0
     out = capsys.readouterr().out
-    assert out.count(": valid") == len(files)
+    # docs/examples/kueue also holds Kueue's own objects, which kubetune validate leaves alone
+    ours = [f for f in files if "apiVersion: kubetune.io/" in f.read_text()]
+    assert out.count(": valid") == len(ours)
 
 
 def test_examples_cover_the_documented_cases() -> None:

@@ -40,7 +40,15 @@ from kubetune.api.v1alpha1.preference import PREFERENCE_METHODS, PreferenceSpec
 MethodType = Literal["lora", "qlora", "dora", "full", "prompt-tuning", "prefix-tuning", "ia3"]
 DatasetFormat = Literal["auto", "instruction", "chat", "completion", "text", "classification", "preference"]
 Phase = Literal[
-    "Pending", "Validating", "Training", "Evaluating", "Exporting", "Succeeded", "Failed", "Suspended"
+    "Pending",
+    "Validating",
+    "Queued",
+    "Training",
+    "Evaluating",
+    "Exporting",
+    "Succeeded",
+    "Failed",
+    "Suspended",
 ]
 
 
@@ -60,6 +68,8 @@ class ConditionType:
     TRAINING = "Training"
     GATE_PASSED = "GatePassed"
     SUSPENDED = "Suspended"
+    # Kueue (spec.queueName): True while the training Job waits in its LocalQueue for quota
+    QUEUED = "Queued"
     SCHEDULED = "Scheduled"
     TRAINING_STALLED = "TrainingStalled"
     SUCCEEDED = "Succeeded"
@@ -104,6 +114,11 @@ class Reason:
     PODS_REFUSED = "PodsRefused"
     PODS_NOT_CREATED = "PodsNotCreated"
     PODS_CREATED = "PodsCreated"
+    # Kueue (spec.queueName): the Workload waits for quota, was admitted, was evicted
+    # (preempted, reclaimed, deactivated) and waits again; Kueue's own reason is in the message.
+    QUEUED = "Queued"
+    ADMITTED = "Admitted"
+    EVICTED = "Evicted"
 
 
 # What the API server says when an update changes a field a run is defined by; a GitOps tool
@@ -705,6 +720,20 @@ class FineTuneJobSpec(KubeModel):
         default=False,
         description="Checkpoint and free the GPUs; set back to false to resume. Default: false.",
     )
+    queue_name: Annotated[
+        str | None,
+        Field(
+            default=None,
+            max_length=253,
+            pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+            description="Kueue LocalQueue (in this namespace) that admits the training Job: it is "
+            "created suspended with the label kueue.x-k8s.io/queue-name and starts when Kueue admits "
+            "all its pods together; Kueue may later evict it (preemption), and it resumes from its "
+            "checkpoint when admitted again. Default: the operator's default queue (chart value "
+            "kueue.defaultQueueName), else none: the job starts at once, without Kueue. Immutable.",
+            json_schema_extra=validations(cel("self == oldSelf", IMMUTABLE.format(field="spec.queueName"))),
+        ),
+    ]
     dry_run: bool = Field(default=False, description="Stop after the preflight report. Default: false.")
     backoff_limit: int = Field(
         default=3,
@@ -893,6 +922,27 @@ class CostSummary(KubeModel):
     currency: str = Field(default="USD", description="ISO 4217 code.")
 
 
+class QueueStatus(KubeModel):
+    """Where the training Job stands in Kueue (jobs with a queue name only)."""
+
+    model_config = ConfigDict(strict=False)
+
+    local_queue: str = Field(description="The LocalQueue the training Job was submitted to.")
+    cluster_queue: str | None = Field(
+        default=None, description="The ClusterQueue behind it, once Kueue has reserved quota there."
+    )
+    workload: str | None = Field(default=None, description="Kueue's Workload for the training Job.")
+    admitted: bool = Field(default=False, description="Whether Kueue admits the training Job now.")
+    reason: str | None = Field(
+        default=None, description="Kueue's reason for the current state (e.g. Pending, Preempted)."
+    )
+    message: str | None = Field(
+        default=None,
+        description="Kueue's message, e.g. why it cannot admit the job (insufficient quota of a resource).",
+    )
+    evictions: int = Field(default=0, ge=0, description="How many times Kueue evicted the training Job.")
+
+
 class FineTuneJobStatus(KubeModel):
     """Observed state of a FineTuneJob, written by the operator."""
 
@@ -909,6 +959,9 @@ class FineTuneJobStatus(KubeModel):
     )
     metrics: list[MetricComparison] = Field(default_factory=list, description="Base vs tuned evaluation.")
     adapter: AdapterRef | None = Field(default=None, description="The registered Adapter.")
+    queue: QueueStatus | None = Field(
+        default=None, description="Kueue admission of the training Job (only with spec.queueName)."
+    )
     cost: CostSummary | None = Field(default=None, description="Spend so far.")
     attempts: int = Field(default=0, description="Training pod attempts started.")
     start_time: str | None = Field(default=None, description="When training started.")
@@ -934,6 +987,7 @@ class FineTuneJob(Resource):
             PrinterColumn("Progress", ".status.progress.summary"),
             PrinterColumn("Base model", ".spec.baseModel.uri"),
             PrinterColumn("Method", ".spec.method.type"),
+            PrinterColumn("Queue", ".status.queue.clusterQueue", priority=1),
             PrinterColumn("Adapter", ".status.adapter.name", priority=1),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),

@@ -30,6 +30,7 @@ from kubetune.api.v1alpha1 import API_VERSION, FineTuneJob
 from kubetune.api.v1alpha1 import names as apinames
 from kubetune.clients import download
 from kubetune.controllers import ownership
+from kubetune.controllers.finetunejob import queueing
 from kubetune.controllers.settings import Compute, Settings
 
 Manifest = dict[str, Any]
@@ -40,6 +41,7 @@ TRAINER_UID = 1000
 LABEL_JOB = "kubetune.io/finetunejob"
 LABEL_COMPONENT = "kubetune.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_KUEUE_QUEUE = queueing.LABEL_QUEUE
 
 
 def names(job: FineTuneJob) -> dict[str, str]:
@@ -365,7 +367,10 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         TERMINATION_LOG,
     ]
     container: Manifest = {"name": "trainer", "resources": _trainer_resources(job, settings)}
-    spec: Manifest = {"backoffLimit": job.spec.backoff_limit, "suspend": job.spec.suspend}
+    queue = queueing.queue_name(job, settings)
+    # With a queue, Kueue owns spec.suspend: the Job is created suspended and Kueue unsuspends
+    # it when it admits the whole Job (every pod of an Indexed Job at once).
+    spec: Manifest = {"backoffLimit": job.spec.backoff_limit, "suspend": job.spec.suspend or bool(queue)}
     if job.spec.active_deadline_seconds:
         spec["activeDeadlineSeconds"] = job.spec.active_deadline_seconds
     pod_meta: Manifest = {"labels": labels(job, "trainer")}
@@ -402,12 +407,10 @@ def training_job(job: FineTuneJob, settings: Settings) -> Manifest:
         spec.update({"completionMode": "Indexed", "completions": nodes, "parallelism": nodes})
     pod.update(_scheduling(job))
     spec["template"] = {"metadata": pod_meta, "spec": pod}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _meta(job, n["train"], "trainer"),
-        "spec": spec,
-    }
+    meta = _meta(job, n["train"], "trainer")
+    if queue:
+        meta["labels"][LABEL_KUEUE_QUEUE] = queue
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
 
 
 def workers_service(job: FineTuneJob, settings: Settings) -> Manifest:

@@ -25,10 +25,11 @@ from kubetune.api.v1alpha1.finetunejob import (
     FineTuneJob,
     FineTuneJobStatus,
     Phase,
+    QueueStatus,
     Reason,
 )
 from kubetune.controllers import readiness, refusals
-from kubetune.controllers.finetunejob import builders, observe
+from kubetune.controllers.finetunejob import builders, observe, queueing
 from kubetune.controllers.settings import Settings
 
 Obj = dict[str, Any]
@@ -37,6 +38,9 @@ Action = Literal[
     "create_training",  # the training Job
     "suspend_training",  # set the training Job's spec.suspend (checkpoint via SIGTERM, free GPUs)
     "resume_training",
+    # Kueue owns spec.suspend of a queued training Job: a user suspend deactivates its Workload
+    "deactivate_workload",
+    "activate_workload",
     "stop_training",  # delete the training Job: a terminal outcome was recorded
     "stop_preflight",  # delete the preflight Job: the API server will never admit its pod
     "create_adapter",
@@ -90,6 +94,10 @@ class Observed:
     # controller's newest FailedCreate Event), read only while the Job lacks pods.
     preflight_pods_refused: str | None = None
     training_pods_refused: str | None = None
+    # Kueue's Workload for a training Job that has a queue label (None: none yet, or no Kueue)
+    workload: Obj | None = None
+    # the ClusterQueue its LocalQueue points at, read while the Workload has no admission
+    local_cluster_queue: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -406,7 +414,11 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
     resumed = observe.resumed_from(log)
     # Suspension: the Job controller deletes the pods (SIGTERM -> the trainer checkpoints).
     suspended_job = bool(((seen.training_job or {}).get("spec") or {}).get("suspend"))
-    if outcome not in ("complete", "failed"):
+    queue = queueing.job_queue(seen.training_job)
+    if queue is not None:
+        if outcome not in ("complete", "failed") and _kueue(b, seen, queue, suspended_job, actions):
+            return None
+    elif outcome not in ("complete", "failed"):
         if spec.suspend:
             if not suspended_job:
                 actions.append("suspend_training")
@@ -523,6 +535,73 @@ def _training(b: _Builder, seen: Observed, settings: Settings, actions: list[Act
     return None
 
 
+def _kueue(b: _Builder, seen: Observed, queue: str, suspended_job: bool, actions: list[Action]) -> bool:
+    """A training Job in a Kueue queue: Kueue alone suspends and unsuspends it. True when the
+    job waits (Queued or Suspended); False once admitted, for the usual running checks."""
+    st = b.status
+    wl = queueing.read(seen.workload)
+    old = st.queue
+    cluster_queue = (
+        wl.cluster_queue or seen.local_cluster_queue or (old.cluster_queue if old is not None else None)
+    )
+    evictions = max(wl.evictions, old.evictions if old is not None else 0)
+    if wl.evicted and old is not None and old.admitted:
+        evictions = max(evictions, old.evictions + 1)
+    running = not suspended_job
+    st.queue = QueueStatus(
+        local_queue=queue,
+        cluster_queue=cluster_queue,
+        workload=wl.workload,
+        admitted=running and wl.admitted,
+        reason=wl.reason or None,
+        message=wl.message or None,
+        evictions=evictions,
+    )
+    step = st.progress.step if st.progress is not None else 0
+    where = f"LocalQueue {queue}" + (f" (ClusterQueue {cluster_queue})" if cluster_queue else "")
+    if b.job.spec.suspend:
+        if wl.workload is not None and wl.active:
+            actions.append("deactivate_workload")
+        b.phase("Suspended")
+        b.cond(ConditionType.SUSPENDED, "True", Reason.SUSPENDED, _suspended_message(b, seen.training_pods))
+        if st.progress is not None:
+            b.cond(ConditionType.TRAINING, "False", Reason.SUSPENDED, f"suspended at step {step}")
+        return True
+    if wl.workload is not None and not wl.active:
+        held = get_condition(st.conditions, ConditionType.SUSPENDED)
+        if held is not None and held.status == "True":
+            actions.append("activate_workload")  # the user's suspend deactivated it: undo that
+    _note_resume(b, None)  # Suspended=False once the user resumes; the step comes once it runs
+    if running or (wl.admitted and not wl.evicted):
+        queued = get_condition(st.conditions, ConditionType.QUEUED)
+        if queued is None or queued.status != "False" or queued.reason != Reason.ADMITTED:
+            b.cond(ConditionType.QUEUED, "False", Reason.ADMITTED, f"admitted by Kueue to {where}")
+        if running:
+            return False
+        b.phase("Pending")  # admitted; Kueue unsuspends the Job next
+        return True
+    if wl.workload is None:
+        why = (
+            f"waiting for Kueue to create a Workload for the training Job in {where}; if this "
+            f"lasts, check that Kueue runs and that LocalQueue {queue} exists in namespace "
+            f"{b.job.metadata.namespace}"
+        )
+    else:
+        why = f"waiting in {where}" + (f": {wl.reason}: {wl.message}" if wl.message else "")
+    evicted = evictions > 0 and (wl.evicted or st.progress is not None)
+    b.phase("Queued")
+    b.cond(ConditionType.QUEUED, "True", Reason.EVICTED if evicted else Reason.QUEUED, why)
+    if evicted and st.progress is not None:
+        b.cond(
+            ConditionType.TRAINING,
+            "False",
+            Reason.EVICTED,
+            f"evicted by Kueue at step {step} ({wl.reason or 'Evicted'}); resumes from the last "
+            "complete checkpoint when admitted again",
+        )
+    return True
+
+
 def _advice_fields(job: FineTuneJob, which: Literal["preflight", "training"]) -> dict[str, str]:
     """The spec field or chart value that sets each amount of the ``which`` pods."""
     if which == "preflight":
@@ -612,10 +691,12 @@ def _stall(b: _Builder) -> None:
     since = _parse_time(progress.update_time if progress is not None else None) or _parse_time(
         b.status.start_time
     )
-    # Time spent suspended is not a stall: count from the resume when it came later.
-    resumed = get_condition(b.status.conditions, ConditionType.SUSPENDED)
-    if resumed is not None and resumed.status == "False" and since is not None:
-        since = max(since, _parse_time(resumed.last_transition_time) or since)
+    # Time spent suspended or queued in Kueue is not a stall: count from the resume or the
+    # (re-)admission when it came later.
+    for held in (ConditionType.SUSPENDED, ConditionType.QUEUED):
+        resumed = get_condition(b.status.conditions, held)
+        if resumed is not None and resumed.status == "False" and since is not None:
+            since = max(since, _parse_time(resumed.last_transition_time) or since)
     if since is None or b.status.phase != "Training":
         return
     idle = (b.now - since).total_seconds()

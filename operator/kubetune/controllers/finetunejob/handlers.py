@@ -22,7 +22,7 @@ import kopf
 from kubetune.api.v1alpha1 import GROUP, VERSION
 from kubetune.clients import kube as kubeclient
 from kubetune.controllers import serial
-from kubetune.controllers.finetunejob import builders, decide, observe
+from kubetune.controllers.finetunejob import builders, decide, observe, queueing
 from kubetune.controllers.finetunejob.reconcile import Reconciler
 
 PLURAL = "finetunejobs"
@@ -33,7 +33,7 @@ RUNNING_PHASES = frozenset({"Training", "Evaluating", "Exporting"})
 # there is reconciled again once no reconcile has run for this long (serial.Retry's requeue, not
 # a kopf timer: those add a finalizer, a PATCH per new job): a lost event costs a minute, never a
 # job that waits forever.
-WAITING_PHASES = frozenset({"Pending", "Validating"})
+WAITING_PHASES = frozenset({"Pending", "Validating", "Queued"})
 IDLE_RESYNC_SECONDS = 60.0
 
 
@@ -67,6 +67,12 @@ def _preflight_pending(job: kopf.Body) -> bool:
 def _about_a_job(body: kopf.Body, **_: Any) -> bool:
     involved = body.get("involvedObject") or {}
     return involved.get("kind") == "Job" and involved.get("apiVersion") == "batch/v1"
+
+
+def _about_a_workload(body: kopf.Body, **_: Any) -> bool:
+    involved = body.get("involvedObject") or {}
+    group = str(involved.get("apiVersion") or "").split("/", 1)[0]
+    return involved.get("kind") == "Workload" and group == queueing.API_VERSION.split("/", 1)[0]
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_seconds: float) -> None:
@@ -151,6 +157,37 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, *, resync_
         labels = meta.get("labels") or {}
         if meta.get("uid") == involved.get("uid") and labels.get(builders.LABEL_MANAGED_BY) == "kubetune":
             run(namespace, labels.get(builders.LABEL_JOB))
+
+    # Kueue records an Event on a training Job's Workload when it cannot admit it (and why),
+    # reserves quota or evicts it: those change the Workload, not the Job. Events are a core
+    # resource, so this watch needs no Kueue API installed.
+    @kopf.on.event("", "v1", "events", when=_about_a_workload, registry=registry)
+    def workload_event(namespace: str | None, type: str | None, body: kopf.Body, **_: Any) -> None:
+        if type not in ("ADDED", "MODIFIED") or not namespace:
+            return
+        involved = body.get("involvedObject") or {}
+        url = kubeclient.path(queueing.API_VERSION, "Workload", namespace, str(involved.get("name")))
+        try:
+            workload = reconciler.kube.get(url)
+        except kubeclient.ApiError:
+            return
+        owner = next(
+            (
+                o
+                for o in ((workload or {}).get("metadata") or {}).get("ownerReferences") or []
+                if o.get("kind") == "Job" and o.get("apiVersion") == "batch/v1"
+            ),
+            None,
+        )
+        if owner is None:
+            return
+        job = reconciler.kube.get(kubeclient.path("batch/v1", "Job", namespace, str(owner.get("name"))))
+        meta = (job or {}).get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if meta.get("uid") == owner.get("uid") and labels.get(builders.LABEL_MANAGED_BY) == "kubetune":
+            name = labels.get(builders.LABEL_JOB)
+            if name:
+                run(namespace, name)
 
 
 __all__ = ["RUNNING_PHASES", "decide", "register"]

@@ -28,7 +28,7 @@ from kubetune.api.v1alpha1.base import rfc3339, set_condition
 from kubetune.api.v1alpha1.finetunejob import ConditionType, FineTuneJobStatus, Reason
 from kubetune.clients import kube as kubeclient
 from kubetune.controllers import objects, readiness, serial
-from kubetune.controllers.finetunejob import builders, decide, observe
+from kubetune.controllers.finetunejob import builders, decide, observe, queueing
 from kubetune.controllers.finetunejob.metrics import Metrics
 from kubetune.controllers.settings import Settings
 
@@ -228,7 +228,39 @@ class Reconciler:
                 seen.training_log = observe.parse_log(text)
             if training == "active" and observe.missing_pods(seen.training_job, seen.training_pods):
                 seen.training_pods_refused = self._pods_refused(ns, seen.training_job)
+            if queueing.job_queue(seen.training_job) is not None and training not in ("complete", "failed"):
+                seen.workload = self._workload(ns, seen.training_job)
+                if not queueing.read(seen.workload).cluster_queue:
+                    seen.local_cluster_queue = self._local_cluster_queue(ns, seen.training_job)
         return seen
+
+    def _local_cluster_queue(self, namespace: str, job: Obj | None) -> str | None:
+        """The ClusterQueue that the training Job's LocalQueue points at; None when it is missing."""
+        local = queueing.job_queue(job)
+        try:
+            found = self.kube.get(kubeclient.path(queueing.API_VERSION, "LocalQueue", namespace, str(local)))
+        except kubeclient.ApiError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        return str(((found or {}).get("spec") or {}).get("clusterQueue") or "") or None
+
+    def _workload(self, namespace: str, job: Obj | None) -> Obj | None:
+        """Kueue's Workload for the training Job ``job`` (found by the Job's uid label); None
+        while there is none, or when Kueue's API is not installed."""
+        uid = ((job or {}).get("metadata") or {}).get("uid")
+        if not uid:
+            return None
+        try:
+            found = self.kube.list(
+                kubeclient.path(queueing.API_VERSION, "Workload", namespace),
+                labelSelector=f"{queueing.LABEL_JOB_UID}={uid}",
+            )
+        except kubeclient.ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return queueing.newest(found)
 
     def _pods_refused(self, namespace: str, job: Obj | None) -> str | None:
         """Why the API server refuses ``job``'s pods: the message of the Job controller's newest
@@ -318,6 +350,10 @@ class Reconciler:
                 self._create(job, builders.training_job(job, self.settings))
             elif action in ("suspend_training", "resume_training"):
                 self.kube.patch(train_url, {"spec": {"suspend": action == "suspend_training"}})
+            elif action in ("deactivate_workload", "activate_workload") and seen.workload is not None:
+                wl = seen.workload["metadata"]
+                url = kubeclient.path(queueing.API_VERSION, "Workload", ns, wl["name"])
+                self.kube.patch(url, {"spec": {"active": action == "activate_workload"}})
             elif action == "stop_training":
                 self.kube.delete(train_url)
             elif action == "stop_preflight":
