@@ -15,7 +15,7 @@ setup: ## install Debian packages, the .venv and the test control plane (idempot
 
 .PHONY: setup-python
 setup-python: ## only the .venv (enough for local mode and the quickstart)
-	@KUBETUNE_SKIP_APT=1 KUBETUNE_SKIP_CONTROL_PLANE=1 KUBETUNE_SKIP_PROMETHEUS_BUILD=1 KUBETUNE_SKIP_HELM_BUILD=1 KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 KUBETUNE_SKIP_KSTATUS_BUILD=1 hack/setup.sh
+	@KUBETUNE_SKIP_APT=1 KUBETUNE_SKIP_CONTROL_PLANE=1 KUBETUNE_SKIP_PROMETHEUS_BUILD=1 KUBETUNE_SKIP_HELM_BUILD=1 KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 KUBETUNE_SKIP_KSTATUS_BUILD=1 KUBETUNE_SKIP_VLLM=1 hack/setup.sh
 
 .PHONY: quickstart
 quickstart: setup-python ## local LoRA fine-tune of a tiny demo model on CPU: dataset, model, kubetune run

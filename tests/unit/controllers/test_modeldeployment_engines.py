@@ -188,7 +188,7 @@ def test_each_engine_queries_its_own_metrics() -> None:
     assert all("tgi_" not in q.value + q.samples for q in vl.values())
     assert "vllm:e2e_request_latency_seconds_bucket" in vl["p95Latency"].value
     assert 'status="5xx"' in vl["errorRate"].value
-    with pytest.raises(ValueError, match="spec.runtime.engine 'sglang'"):
+    with pytest.raises(ValueError, match=r"spec\.runtime\.engine 'sglang'"):
         engines.get("sglang")
 
 
