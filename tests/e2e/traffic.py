@@ -102,7 +102,8 @@ class PodTraffic:
 
     def _send(self, ip: str, rev: str) -> None:
         prompt = "Which team answers billing questions?"
-        path, body = "/generate", {
+        path = "/generate"
+        body: dict[str, Any] = {
             "inputs": prompt,
             "parameters": {"max_new_tokens": 4, "do_sample": False, "adapter_id": self.adapter},
         }

@@ -42,7 +42,7 @@ from kubetune.testing.prometheus import Prometheus, prometheus_available
 from kubetune.testing.waiting import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e"))
-from traffic import PodTraffic  # noqa: E402
+from traffic import PodTraffic
 
 pytestmark = pytest.mark.timeout(900)
 

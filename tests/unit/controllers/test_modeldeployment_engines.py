@@ -194,7 +194,11 @@ def test_each_engine_queries_its_own_metrics() -> None:
 
 def test_vllm_children_match_golden() -> None:
     mdep = vllm(maxModelLen=256, args=["--dtype", "float32"])
-    text = yaml.safe_dump(builders.deployment(mdep, "rev1", "stable", 2, {"bot": DIGEST}), sort_keys=True)
+    docs = [
+        builders.deployment(mdep, "rev1", "stable", 2, {"bot": DIGEST}),
+        builders.pod_disruption_budget(mdep),
+    ]
+    text = yaml.safe_dump_all(docs, sort_keys=True)
     path = GOLDEN / "modeldeployment-vllm.yaml"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(text)
