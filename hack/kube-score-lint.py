@@ -57,6 +57,9 @@ EXCEPTIONS = {
     # over /tmp is not an option on every runtime (docs/modeldeployment.md). Every other
     # container kubetune runs has a read-only root file system.
     ("container-security-context-readonlyrootfilesystem", "tgi"): "TGI writes under /tmp",
+    # vLLM, the same: its engine and API processes talk over ZMQ sockets under /tmp, and
+    # torch.compile and vLLM keep caches under ~ (HOME is a volume, /tmp is not).
+    ("container-security-context-readonlyrootfilesystem", "vllm"): "vLLM's IPC sockets under /tmp",
 }
 
 

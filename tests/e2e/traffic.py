@@ -4,7 +4,9 @@ Service ClusterIPs are not routed on the test cluster, so :class:`PodTraffic` pl
 kube-proxy's part: it lists the Ready pods of a ModelDeployment every half second and sends
 ``/generate`` requests round-robin to their pod IPs (replica-ratio routing: the canary's share
 is its share of Ready pods), at a fixed rate from a background thread, counting answers per
-revision. Every request names the served adapter, as clients of a ModelDeployment do.
+revision. Every request names the served adapter, as clients of a ModelDeployment do: TGI's
+``/generate`` with ``adapter_id``, or (``api="openai"``, for vLLM) ``/v1/completions`` with
+``"model"``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ from kubetune.testing.kube import Kube
 
 class PodTraffic:
     def __init__(
-        self, kube: Kube, namespace: str, mdep: str, adapter: str, rate: float = 12.0, workers: int = 6
+        self,
+        kube: Kube,
+        namespace: str,
+        mdep: str,
+        adapter: str,
+        rate: float = 12.0,
+        workers: int = 6,
+        api: str = "tgi",
     ) -> None:
         self.kube, self.namespace, self.mdep, self.adapter = kube, namespace, mdep, adapter
+        self.api = api
         self.rate = rate
         self.ok: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
@@ -91,12 +101,17 @@ class PodTraffic:
             self._pool.submit(self._send, ip, rev)
 
     def _send(self, ip: str, rev: str) -> None:
-        body = {
-            "inputs": "Which team answers billing questions?",
+        prompt = "Which team answers billing questions?"
+        path = "/generate"
+        body: dict[str, Any] = {
+            "inputs": prompt,
             "parameters": {"max_new_tokens": 4, "do_sample": False, "adapter_id": self.adapter},
         }
+        if self.api == "openai":
+            path = "/v1/completions"
+            body = {"model": self.adapter, "prompt": prompt, "max_tokens": 4, "temperature": 0}
         try:
-            ok = self._http.post(f"http://{ip}:8080/generate", json=body, timeout=10).status_code == 200
+            ok = self._http.post(f"http://{ip}:8080{path}", json=body, timeout=10).status_code == 200
         except requests.RequestException:
             ok = False
         finally:

@@ -1,7 +1,10 @@
 """``kubetune verify-adapters``: the startup-probe sidecar of a ModelDeployment pod.
 
-TGI silently answers with the base model when an adapter failed to load. This sidecar sends
-the golden prompt to the TGI container with each ``adapter_id`` and without one, and serves
+TGI silently answers with the base model when an adapter failed to load, and vLLM, too, can
+apply an adapter that changes nothing (a mismatched or empty one). This sidecar sends the
+golden prompt to the server with each adapter and without one (TGI: ``/generate`` with
+``adapter_id``; ``--api openai``, for vLLM: ``/v1/completions`` with ``"model": NAME`` and the
+base model's served name), and serves
 ``GET /verified``: 200 once every adapter's answer differs from the base model's, 503 with the
 reason until then. The pod's startup probe points at it, so a pod whose adapters did not load
 never becomes Ready. Checks repeat every few seconds until they pass, then stay passed.
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kubetune import logs
-from kubetune.clients import tgi
+from kubetune.clients import completions, tgi
 
 log = logging.getLogger("kubetune.verify")
 
@@ -62,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "verify-adapters", help="startup-probe sidecar: check that adapters really load", description=__doc__
     )
     parser.add_argument(
-        "--url", default="http://127.0.0.1:8080", help="the TGI server (default http://127.0.0.1:8080)"
+        "--url", default="http://127.0.0.1:8080", help="the server (default http://127.0.0.1:8080)"
     )
     parser.add_argument(
         "--listen", default="0.0.0.0:8090", help="HOST:PORT serving /verified (default 0.0.0.0:8090)"
@@ -70,6 +73,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--adapters", required=True, help="comma-separated adapter ids to check")
     parser.add_argument("--prompt", default="Hello", help="golden prompt (default Hello)")
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument(
+        "--api",
+        choices=("tgi", "openai"),
+        default="tgi",
+        help="how to ask: tgi (/generate with adapter_id) or openai (/v1/completions with model)",
+    )
+    parser.add_argument("--base-model", default="", help="served name of the base model (--api openai)")
     parser.add_argument("--every", type=float, default=3.0, help="seconds between checks until verified")
     parser.add_argument(
         "--termination-log",
@@ -87,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
     lock = threading.Lock()
 
     def generate(adapter: str | None) -> str:
+        if args.api == "openai":
+            model = adapter or args.base_model
+            return completions.complete(args.url, args.prompt, model=model, max_tokens=args.max_new_tokens)
         return tgi.generate(args.url, args.prompt, adapter_id=adapter, max_new_tokens=args.max_new_tokens)
 
     def loop() -> None:

@@ -200,3 +200,33 @@ def test_preference_rules_are_enforced_by_the_api_server(
         ),
     )
     assert stored["spec"]["preference"] == {"loss": "ipo", "beta": 0.1}
+
+
+def test_each_engines_fields_are_refused_for_the_other_engine_by_the_api_server(
+    kubetune_crds: CrdReport, kube: Kube, namespace: str
+) -> None:
+    path = f"/apis/kubetune.io/v1alpha1/namespaces/{namespace}/modeldeployments"
+
+    def mdep(name: str, runtime: dict[str, object]) -> dict[str, object]:
+        return {
+            "apiVersion": "kubetune.io/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"baseModel": {"uri": "hf://org/model"}, "runtime": runtime},
+        }
+
+    for name, runtime, message in (
+        (
+            "vllm-tgi-field",
+            {"engine": "vllm", "maxTotalTokens": 64},
+            "spec.runtime.maxTotalTokens is a TGI setting",
+        ),
+        ("tgi-vllm-field", {"maxModelLen": 256}, "spec.runtime.maxModelLen is a vLLM setting"),
+    ):
+        with pytest.raises(ApiException) as caught:
+            kube.create(path, mdep(name, runtime))
+        assert message in (caught.value.body or ""), caught.value.body
+    stored = kube.create(path, mdep("vllm", {"engine": "vllm", "maxModelLen": 256, "maxNumSeqs": 8}))
+    assert stored["spec"]["runtime"]["engine"] == "vllm"
+    assert "image" not in stored["spec"]["runtime"]  # the engine's default, chosen by the operator
+    assert kube.create(path, mdep("tgi", {}))["spec"]["runtime"]["engine"] == "tgi"

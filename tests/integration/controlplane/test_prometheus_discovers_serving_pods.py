@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from kubetune.controllers.modeldeployment import analysis
+from kubetune.controllers.modeldeployment import engines
 from kubetune.testing import Cluster, wait_for
 from kubetune.testing.kube import Kube
 from kubetune.testing.prometheus import Discovery, Prometheus, kubernetes_sd_binary, prometheus_available
@@ -203,6 +203,6 @@ def assert_request_counts_by_revision(prom: Prometheus, namespace: str, pods: se
         return found if set(found) == pods and all(v >= 3 for v in found.values()) else None
 
     wait_for(counted, 15, f"{prom.discovery}: tgi_request_count >= 3 from pods {sorted(pods)}")
-    count_query = analysis.builtin_queries(namespace, "1m")[0].for_revision(REVISION)[1]
+    count_query = engines.get("tgi").builtin_queries(namespace, "1m")[0].for_revision(REVISION)[1]
     total = wait_for(lambda: prom.client().query(count_query), 15, f"{prom.discovery}: {count_query} > 0")
     assert total is not None and total >= 3 * len(pods) - 1, (count_query, total)

@@ -22,7 +22,7 @@ MDEP = "/apis/kubetune.io/v1alpha1/namespaces/{ns}/modeldeployments"
 ADAPTERS = "/apis/kubetune.io/v1alpha1/namespaces/{ns}/adapters"
 
 
-def make_adapter_dir(model: Path, out: Path, *, working: bool) -> Path:
+def make_adapter_dir(model: Path, out: Path, *, working: bool, seed: int = 7) -> Path:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -30,7 +30,7 @@ def make_adapter_dir(model: Path, out: Path, *, working: bool) -> Path:
     base = AutoModelForCausalLM.from_pretrained(model)
     peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
     if working:
-        gen = torch.Generator().manual_seed(7)
+        gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for name, param in peft_model.named_parameters():
                 if "lora_" in name:

@@ -33,6 +33,7 @@ def test_examples_cover_the_documented_cases() -> None:
         "kind: ModelDeployment",
         "hf://",
         "gate:",
+        "engine: vllm",
     ):
         assert needle in text
 

@@ -4,7 +4,7 @@ import math
 import re
 
 from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec
-from kubetune.controllers.modeldeployment import analysis
+from kubetune.controllers.modeldeployment import analysis, engines
 from kubetune.controllers.modeldeployment.analysis import Observation
 
 SPEC = AnalysisSpec.model_validate({"minSamples": 50})
@@ -62,7 +62,7 @@ def test_no_checks_at_all_is_inconclusive() -> None:
 
 
 def test_queries_select_each_revision_and_exclude_validation_errors() -> None:
-    queries = {q.name: q for q in analysis.builtin_queries("ml", "5m")}
+    queries = {q.name: q for q in engines.get("tgi").builtin_queries("ml", "5m")}
     err, count = queries["errorRate"].for_revision("abc")
     # what the numbers are is checked by Prometheus itself in test_canary_promql.py
     assert count.startswith("sum(") and "$REVISION" not in count + err

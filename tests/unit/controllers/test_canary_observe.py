@@ -9,7 +9,7 @@ import pytest
 
 from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec
 from kubetune.clients.prometheus import PrometheusQueryError, PrometheusUnreachable
-from kubetune.controllers.modeldeployment import analysis, observe
+from kubetune.controllers.modeldeployment import engines, observe
 
 NS, CANARY, STABLE = "team-a", "c0ffee", "5ab1e"
 
@@ -29,7 +29,7 @@ class FakePrometheus:
     def __call__(self, promql: str) -> float | None:
         self.asked.append(promql)
         rev = CANARY if f'kubetune_io_revision="{CANARY}"' in promql else STABLE
-        for q in analysis.builtin_queries(NS, "10s"):
+        for q in engines.get("tgi").builtin_queries(NS, "10s"):
             value_q, count_q = q.for_revision(rev)
             if promql == count_q:
                 return self.counts.get(rev)

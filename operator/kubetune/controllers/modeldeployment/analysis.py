@@ -3,9 +3,10 @@
 Every check compares canary pods with stable pods over the same window (Kayenta's idea), so
 a slow cluster does not fail a good canary. Too few canary requests is Inconclusive, never
 Pass; a missing or NaN value is Inconclusive; Prometheus unreachable is a separate outcome
-the state machine treats as hold. TGI creates its series on first use, so counts over the
-window are taken with :func:`window_increase`, never ``increase()`` alone. Pure: queries are
-strings, values come in as arguments.
+the state machine treats as hold. Each engine writes its built-in checks' PromQL
+(:mod:`.engines`) with the helpers here; TGI and vLLM create some series on first use, so counts
+over the window are taken with :func:`window_increase`, never ``increase()`` alone. Pure: queries
+are strings, values come in as arguments.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class Query:
         return None if self.buckets is None else self.buckets.replace(REV, revision)
 
 
-def _sel(namespace: str, rev: str) -> str:
+def selector(namespace: str, rev: str) -> str:
+    """The label matchers of one revision's pods in ``namespace``."""
     return f'namespace="{namespace}",{REVISION_LABEL}="{rev}"'
 
 
@@ -84,40 +86,6 @@ def window_increase(series: str, window: str) -> str:
         f" unless (resets({series}[{window}]) > 0))"
         f" or increase({series}[{window}])"
     )
-
-
-def builtin_queries(namespace: str, window: str) -> list[Query]:
-    """PromQL for the built-in TGI checks; see :meth:`Query.for_revision`.
-
-    Counts come from :func:`window_increase`, so series that TGI creates on first use count
-    from their first sample. The error rate is 0 (not empty) when the revision served requests
-    and no failure series exists; with no request at all it has no value, and the sample count
-    is empty too, which the verdict reads as Inconclusive.
-    """
-    s = _sel(namespace, REV)
-
-    def grown(metric: str, extra: str = "") -> str:
-        return window_increase(f"{metric}{{{s}{extra}}}", window)
-
-    count = f"sum({grown('tgi_request_count')})"
-    # validation errors are the client's fault, not the revision's
-    failures = "sum(" + grown("tgi_request_failure", ',err!="validation"') + ")"
-
-    def mean(histogram: str) -> str:
-        return f"sum({grown(histogram + '_sum')}) / sum({grown(histogram + '_count')})"
-
-    def buckets(histogram: str) -> str:
-        return f"sum by (le) ({grown(histogram + '_bucket')})"
-
-    duration = "tgi_request_duration"
-    per_token = "tgi_request_mean_time_per_token_duration"
-    queue = "tgi_request_queue_duration"
-    return [
-        Query("errorRate", f"({failures} or ({count} * 0)) / {count}", count),
-        Query("p95Latency", f"histogram_quantile(0.95, {buckets(duration)})", count, buckets(duration)),
-        Query("timePerToken", mean(per_token), count, buckets(per_token)),
-        Query("queueTime", mean(queue), count, buckets(queue)),
-    ]
 
 
 def revision_query(template: str, *, revision: str, namespace: str, window: str) -> str:
@@ -202,6 +170,7 @@ def _threshold_verdicts(spec: AnalysisSpec, observations: dict[str, Observation]
         "p95Latency": checks.max_p95_latency_ratio,
         "timePerToken": checks.max_time_per_token_ratio,
         "queueTime": checks.max_queue_time_ratio,
+        "timeToFirstToken": checks.max_time_to_first_token_ratio,
     }
     for name, max_ratio in ratios.items():
         if max_ratio is not None and name in observations:

@@ -2,11 +2,11 @@
 
 A revision is a hash over the serving-relevant spec (base model, adapters resolved to digest
 references, runtime, resources, verification); a new Adapter digest therefore starts a canary,
-while scaling replicas does not. Each revision's Deployment runs the TGI image with
-``--model-id``, ``LORA_ADAPTERS=name=/adapters/name`` and ``--quantize``, fed by init
+while scaling replicas does not. Each revision's Deployment runs the engine's server
+(:mod:`.engines`: TGI or vLLM, their arguments, environment and probes), fed by init
 containers that pull the digest-pinned artifacts, and guarded by a startup probe on a verifier
-sidecar that sends the golden prompt with each ``adapter_id`` and fails while an answer equals
-the base model's. Traffic follows the canary weight by replica ratio behind one Service, or by
+sidecar that sends the golden prompt with each adapter and fails while an answer equals the
+base model's. Traffic follows the canary weight by replica ratio behind one Service, or by
 Gateway API HTTPRoute weights. No I/O, clock or randomness.
 """
 
@@ -21,7 +21,9 @@ from typing import Any, Literal
 from kubetune.api.contract.pod import PVC_ROOT, REGISTRY_AUTH_DIR, REGISTRY_INSECURE
 from kubetune.api.v1alpha1 import ModelDeployment
 from kubetune.api.v1alpha1.base import parse_duration
+from kubetune.api.v1alpha1.modeldeployment import DEFAULT_TGI_MAX_CONCURRENT
 from kubetune.controllers import ownership
+from kubetune.controllers.modeldeployment import engines
 from kubetune.controllers.settings import (
     DEFAULT_KUBETUNE_IMAGE,
     DEFAULT_PULL,
@@ -62,7 +64,7 @@ def revision(mdep: ModelDeployment, adapter_refs: dict[str, str]) -> str:
     served = {
         "baseModel": spec.base_model.to_wire(),
         "adapters": [{"name": a.name, "ref": a.ref or adapter_refs[a.name]} for a in spec.adapters],
-        "runtime": spec.runtime.to_wire(),
+        "runtime": _served_runtime(mdep),
         "resources": spec.resources.to_wire(),
         "verification": spec.verification.to_wire(),
     }
@@ -72,6 +74,19 @@ def revision(mdep: ModelDeployment, adapter_refs: dict[str, str]) -> str:
         served["registrySecret"] = spec.registry_secret.to_wire()
     blob = json.dumps(served, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def _served_runtime(mdep: ModelDeployment) -> dict[str, Any]:
+    """The runtime as it is served, in the shape revisions had before engines existed for TGI
+    (image and maxConcurrentRequests filled in, no engine), so upgrading the operator does not
+    give every TGI deployment a new revision and a canary."""
+    rt = mdep.spec.runtime
+    out = rt.to_wire()
+    out["image"] = rt.resolved_image
+    if rt.engine == "tgi":
+        del out["engine"]
+        out["maxConcurrentRequests"] = rt.max_concurrent_requests or DEFAULT_TGI_MAX_CONCURRENT
+    return out
 
 
 def replicas(total: int, weight: int, *, gateway: bool) -> tuple[int, int]:
@@ -115,20 +130,21 @@ def _meta(mdep: ModelDeployment, name: str, lab: dict[str, str]) -> Manifest:
     }
 
 
-def _model_id(mdep: ModelDeployment) -> tuple[list[str], list[Manifest], str | None]:
-    """TGI's --model-id (and --revision), the init container that fetches the base model when
-    TGI cannot, and the PersistentVolumeClaim the model is read from (``pvc://claim/path``)."""
+def _model_id(mdep: ModelDeployment) -> tuple[str, str | None, list[Manifest], str | None]:
+    """The model the server loads (a hub id or a path in the pod) and its hub revision, the init
+    container that fetches the base model when the server cannot, and the PersistentVolumeClaim
+    the model is read from (``pvc://claim/path``)."""
     uri = mdep.spec.base_model.uri
     if uri.startswith("hf://"):
         ident, _, rev = uri.removeprefix("hf://").partition("@")
-        return ["--model-id", ident, *(["--revision", rev] if rev else [])], [], None
+        return ident, rev or None, [], None
     if uri.startswith("oci://"):
         target = f"{MODELS_DIR}/base"
-        return ["--model-id", target], [_pull(mdep, "pull-base-model", uri, target)], None
+        return target, None, [_pull(mdep, "pull-base-model", uri, target)], None
     if uri.startswith("pvc://"):
         claim, _, path = uri.removeprefix("pvc://").partition("/")
-        return ["--model-id", f"{PVC_ROOT}/{claim}/{path}".rstrip("/")], [], claim
-    return ["--model-id", uri], [], None
+        return f"{PVC_ROOT}/{claim}/{path}".rstrip("/"), None, [], claim
+    return uri, None, [], None
 
 
 def _pull(mdep: ModelDeployment, name: str, ref: str, target: str) -> Manifest:
@@ -190,6 +206,7 @@ def deployment(
     serving_compute: Compute = DEFAULT_SERVING,
     pull_compute: Compute = DEFAULT_PULL,
     verifier_compute: Compute = DEFAULT_VERIFIER,
+    quantization: str | None = None,
 ) -> Manifest:
     """The Deployment serving one revision.
 
@@ -198,36 +215,35 @@ def deployment(
     has moved on. ``serving_compute`` is the cpu and memory of the server container where
     ``spec.resources`` leaves them unset; ``pull_compute`` and ``verifier_compute`` those of
     the pull init containers and the verifier sidecar (the operator's settings).
+    ``quantization`` is the server's quantization (TGI ``--quantize``, vLLM ``--quantization``);
+    unset, ``spec.runtime.quantize``. Engine-specific parts come from :mod:`.engines`.
     """
     spec = mdep.spec
     rt = spec.runtime
-    model_id, inits, claim = _model_id(mdep)
-    lora: list[str] = []
+    engine = engines.get(rt.engine)
+    model, model_revision, inits, claim = _model_id(mdep)
+    lora: list[tuple[str, str]] = []
     for a in spec.adapters:
         target = f"{ADAPTERS_DIR}/{a.name}"
         inits.append(_pull(mdep, f"pull-adapter-{a.name}", a.ref or adapter_refs[a.name], target))
-        lora.append(f"{a.name}={target}")
+        lora.append((a.name, target))
+    served = engines.Served(
+        model, model_revision, lora, quantization if quantization is not None else rt.quantize
+    )
+    for init in engine.init_containers(mdep, served):
+        # like the pulls: kubetune's own containers write only to their volumes
+        inits.append({**init, "securityContext": _security_context(read_only_root=True)})
     for init in inits:
         init["image"] = kubetune_image
         init["resources"] = pull_compute.manifest()
         if insecure_registries:  # plain HTTP for these hosts only
             init["env"].append({"name": REGISTRY_INSECURE, "value": ",".join(insecure_registries)})
-    args = [*model_id, "--port", str(rt.port), "--hostname", "0.0.0.0"]
-    args += ["--max-concurrent-requests", str(rt.max_concurrent_requests)]
-    if rt.quantize:
-        args += ["--quantize", rt.quantize]
-    if rt.max_input_tokens is not None:
-        args += ["--max-input-tokens", str(rt.max_input_tokens)]
-    if rt.max_total_tokens is not None:
-        args += ["--max-total-tokens", str(rt.max_total_tokens)]
-    args += rt.args
     env: list[Manifest] = [
         {"name": "HF_HOME", "value": f"{MODELS_DIR}/hf"},
         # UID 1000 has no home in the TGI image; caches under ~ (outlines, triton) go to a volume
         {"name": "HOME", "value": f"{MODELS_DIR}/home"},
     ]
-    if lora:
-        env.append({"name": "LORA_ADAPTERS", "value": ",".join(lora)})
+    env += engine.env(mdep, served)
     if spec.base_model.secret_ref is not None:
         ref = spec.base_model.secret_ref
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
@@ -255,15 +271,17 @@ def deployment(
         volumes.append(
             {"name": "base-model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
         )
-    server: Manifest = {
-        "name": "tgi",
-        "image": rt.image,
-        "args": args,
+    server: Manifest = {"name": engine.container, "image": rt.resolved_image}
+    command = engine.command(mdep)
+    if command is not None:
+        server["command"] = command
+    server |= {
+        "args": engine.args(mdep, served),
         "env": env,
         "ports": [{"name": "http", "containerPort": rt.port}],
         "volumeMounts": mounts,
         "resources": compute.manifest(gpus),
-        **_server_probes(mdep),
+        **engine.probes(startup_failures(mdep)),
         "securityContext": _security_context(read_only_root=False),
     }
     containers = [server]
@@ -286,6 +304,7 @@ def deployment(
                     str(spec.verification.max_new_tokens),
                     "--adapters",
                     ",".join(a.name for a in spec.adapters),
+                    *engine.verifier_args(mdep),
                 ],
                 "ports": [{"name": "verifier", "containerPort": VERIFIER_PORT}],
                 # Fails the pod once verification.timeout passes without a verified answer; the
@@ -340,41 +359,6 @@ def deployment(
             "replicas": count,
             "selector": {"matchLabels": {LABEL_MDEP: _name(mdep), LABEL_REVISION: rev}},
             "template": {"metadata": {"labels": pod_labels}, "spec": pod},
-        },
-    }
-
-
-def _server_probes(mdep: ModelDeployment) -> Manifest:
-    """Three probes on the server container, each answering a different question.
-
-    - startup: has the model loaded? ``/health`` answers once the shards are up, which on a
-      real GPU can take minutes (weights from the hub or a volume, CUDA graphs, warm-up); the
-      probe asks every 5 s and allows ``verification.timeout`` in all, the same budget as the
-      adapter check, and holds the other two off until then.
-    - readiness: can it serve now? ``/health`` every 5 s, out of rotation after 3 failures
-      (15 s): a slow or overloaded server stops getting new requests but keeps its model.
-    - liveness: is the process still there? A TCP connect to the port every 10 s, restarted
-      after 6 failures (a minute). Not ``/health``: a busy server that is slow to answer it
-      must not be killed and reload its model; and not an authenticated route (``/info``
-      under ``--api-key`` would answer 401, which counts as a failure).
-    """
-    return {
-        "startupProbe": {
-            "httpGet": {"path": "/health", "port": "http"},
-            "periodSeconds": STARTUP_PERIOD_SECONDS,
-            "failureThreshold": startup_failures(mdep),
-        },
-        "readinessProbe": {
-            "httpGet": {"path": "/health", "port": "http"},
-            "periodSeconds": 5,
-            "timeoutSeconds": 2,
-            "failureThreshold": 3,
-        },
-        "livenessProbe": {
-            "tcpSocket": {"port": "http"},
-            "periodSeconds": 10,
-            "timeoutSeconds": 5,
-            "failureThreshold": 6,
         },
     }
 

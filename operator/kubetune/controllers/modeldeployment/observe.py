@@ -26,7 +26,7 @@ from typing import Any
 from kubetune.api.v1alpha1.base import parse_duration
 from kubetune.api.v1alpha1.modeldeployment import AnalysisSpec, MetricVerdict, RateQueries
 from kubetune.clients.prometheus import PrometheusQueryError, PrometheusUnreachable
-from kubetune.controllers.modeldeployment import analysis, stats, tenancy
+from kubetune.controllers.modeldeployment import analysis, engines, stats, tenancy
 from kubetune.controllers.modeldeployment.canary import AnalysisOutcome
 
 QueryFn = Callable[[str], float | None]
@@ -55,6 +55,7 @@ def enabled_builtins(spec: AnalysisSpec) -> set[str]:
         "p95Latency": spec.builtin.max_p95_latency_ratio,
         "timePerToken": spec.builtin.max_time_per_token_ratio,
         "queueTime": spec.builtin.max_queue_time_ratio,
+        "timeToFirstToken": spec.builtin.max_time_to_first_token_ratio,
     }
     return {name for name, limit in limits.items() if limit is not None}
 
@@ -114,12 +115,13 @@ def analysis_outcome(
     tenant_query: QueryFn | None = None,
     custom_problem: str = tenancy.NO_TENANT_PROXY,
     buckets_query: BucketsFn | None = None,
+    engine: str = "tgi",
 ) -> AnalysisOutcome:
     """Query, judge and summarise one analysis of ``canary`` against ``stable`` in ``namespace``.
 
     With ``judge: statistical`` it also asks the stable request count and, through
     ``buckets_query``, both revisions' latency histograms (without one, latency checks are
-    Inconclusive).
+    Inconclusive). ``engine`` (``spec.runtime.engine``) picks the built-in checks' PromQL.
     """
     window = promql_duration(spec.window)
     statistical = spec.judge == "statistical"
@@ -129,7 +131,7 @@ def analysis_outcome(
     try:
         enabled = enabled_builtins(spec)
         canary_samples = 0
-        for q in analysis.builtin_queries(namespace, window):
+        for q in engines.get(engine).builtin_queries(namespace, window):
             canary_value_q, canary_count_q = q.for_revision(canary)
             stable_value_q, _ = q.for_revision(stable)
             canary_samples = _count(asker.ask(q.name, canary_count_q))

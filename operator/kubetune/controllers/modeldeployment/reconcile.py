@@ -421,6 +421,7 @@ class Reconciler:
             buckets_query=functools.partial(self._client(plan.url).query_by, label="le", at=at),
             tenant_query=tenant_query,
             custom_problem=plan.custom_problem or "",
+            engine=mdep.spec.runtime.engine,
         )
 
     def _client(self, url: str) -> prometheus.Client:

