@@ -74,7 +74,7 @@ if [[ "${KUBETUNE_SKIP_VLLM:-0}" != 1 ]]; then
   vllm_log=$(mktemp -t kubetune-setup-vllm.XXXXXX)
   vllm_start=$(date +%s)
   echo "==> setup: vLLM CPU environment started in the background (log: $vllm_log)" >&2
-  hack/setup-vllm.sh >"$vllm_log" 2>&1 &
+  { hack/setup-vllm.sh; rc=$?; date +%s >"$vllm_log.end"; exit "$rc"; } >"$vllm_log" 2>&1 &
   vllm_pid=$!
 fi
 
@@ -178,5 +178,5 @@ if [[ -n "$vllm_pid" ]]; then
     tail -5 "$vllm_log" >&2
     echo "==> setup: WARNING: hack/setup-vllm.sh failed (log: $vllm_log); the vLLM tests will skip (or fail under KUBETUNE_REQUIRE_VLLM)" >&2
   fi
-  echo "==> setup: vLLM CPU environment took $(( $(date +%s) - vllm_start ))s in the background, $(( $(date +%s) - phase_start ))s of it waited for here" >&2
+  echo "==> setup: vLLM CPU environment took $(( $(cat "$vllm_log.end" 2>/dev/null || date +%s) - vllm_start ))s in the background, $(( $(date +%s) - phase_start ))s of it waited for here" >&2
 fi
