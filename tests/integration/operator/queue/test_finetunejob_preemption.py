@@ -25,6 +25,9 @@ from kubetune.testing.waiting import wait_for
 
 # ~10 steps per epoch on the tiny model
 LONGER = {"epochs": 8, "batchSize": 4, "maxSeqLength": 256, "learningRate": 0.01}
+# The preempted job must still be training when the high-priority job's preflight (~10-20 s) has
+# passed: 80 steps took 16 s on a quiet machine and finished first, so it gets 400.
+PREEMPTIBLE = {**LONGER, "epochs": 40}
 
 
 def _at_step(kube: Kube, namespace: str, name: str, step: int) -> dict[str, Any] | None:
@@ -86,7 +89,7 @@ def test_high_priority_job_preempts_a_running_one_which_checkpoints_waits_and_re
         "low",
         "team",
         resources={"priorityClassName": priorities["low"]},
-        hyperparameters=LONGER,
+        hyperparameters=PREEMPTIBLE,
         checkpointEverySteps=10,
         checkpointStorage={"claimName": "ckpt"},
     )
@@ -124,7 +127,7 @@ def test_high_priority_job_preempts_a_running_one_which_checkpoints_waits_and_re
 
     obj = wait_for(lambda: phase_is(kube, namespace, "high", "Succeeded", "Failed"), 300, "high finished")
     assert obj["status"]["phase"] == "Succeeded", dump(obj)
-    obj = wait_for(lambda: phase_is(kube, namespace, "low", "Succeeded", "Failed"), 400, "low finished")
+    obj = wait_for(lambda: phase_is(kube, namespace, "low", "Succeeded", "Failed"), 600, "low finished")
     assert obj["status"]["phase"] == "Succeeded", dump(obj)
     # resumed from the SIGTERM checkpoint, and trained to the end: the step count of an
     # uninterrupted run (the trainer's totalSteps for this data and these hyperparameters)
