@@ -26,7 +26,9 @@ def main(export: Path, out: Path, rated: int = 5) -> None:
     options.binary_location = shutil.which("chromium") or "chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,720"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "chromedriver"), options=options)
+    driver = webdriver.Chrome(
+        service=Service(shutil.which("chromedriver") or "chromedriver"), options=options
+    )
     try:
         driver.get((export / "review.html").resolve().as_uri())
         driver.find_element("id", "reviewer").send_keys("ada", Keys.ENTER)

@@ -14,7 +14,17 @@ import kubetune
 
 # Subcommand modules (kubetune.cli.<name>); each has register(subparsers). Optional ones may be absent in a
 # partial install (e.g. without the trainer extra) and are skipped with no error.
-_SUBCOMMANDS = ("validate", "run", "registry", "serve", "verify", "loraconfig", "operator", "status", "review")
+_SUBCOMMANDS = (
+    "validate",
+    "run",
+    "registry",
+    "serve",
+    "verify",
+    "loraconfig",
+    "operator",
+    "status",
+    "review",
+)
 
 
 class UserError(Exception):

@@ -52,7 +52,7 @@ def load_tokenizer(path: Path, *, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)  # type: ignore[no-untyped-call]
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load the tokenizer from {path}: {str(exc).splitlines()[0]}") from None
     if not getattr(tok, "is_fast", False):

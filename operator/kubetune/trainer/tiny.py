@@ -102,7 +102,7 @@ def build(
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tokenizer(corpus(data), vocab_size)
-    config = LlamaConfig(  # type: ignore[no-untyped-call]
+    config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
         intermediate_size=hidden * 2,
