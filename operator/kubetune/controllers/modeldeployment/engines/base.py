@@ -62,3 +62,23 @@ class Engine(Protocol):
 def liveness() -> Manifest:
     """A TCP connect every 10 s, restarted after a minute of failures; see the engines' probes."""
     return {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 6}
+
+
+def health_probes(startup_failures: int) -> Manifest:
+    """Startup and readiness on ``/health`` (every 5 s; startup allows ``startup_failures``,
+    readiness takes the pod out of rotation after 15 s of failures) and :func:`liveness`: the
+    probes of every engine whose ``/health`` answers once the model is loaded."""
+    return {
+        "startupProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": startup_failures,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": liveness(),
+    }

@@ -12,7 +12,7 @@ from kubetune.api.v1alpha1 import ModelDeployment
 from kubetune.api.v1alpha1.modeldeployment import DEFAULT_TGI_MAX_CONCURRENT
 from kubetune.controllers.modeldeployment import analysis
 from kubetune.controllers.modeldeployment.analysis import Query
-from kubetune.controllers.modeldeployment.engines.base import Manifest, Served, liveness
+from kubetune.controllers.modeldeployment.engines.base import Manifest, Served, health_probes
 
 
 class TGI:
@@ -49,20 +49,7 @@ class TGI:
         serve now? ``/health`` every 5 s, out of rotation after 15 s of failures. liveness: a TCP
         connect, not ``/health`` (a busy server slow to answer must not be killed and reload its
         model) and not an authenticated route (``/info`` under ``--api-key`` answers 401)."""
-        return {
-            "startupProbe": {
-                "httpGet": {"path": "/health", "port": "http"},
-                "periodSeconds": 5,
-                "failureThreshold": startup_failures,
-            },
-            "readinessProbe": {
-                "httpGet": {"path": "/health", "port": "http"},
-                "periodSeconds": 5,
-                "timeoutSeconds": 2,
-                "failureThreshold": 3,
-            },
-            "livenessProbe": liveness(),
-        }
+        return health_probes(startup_failures)
 
     def verifier_args(self, mdep: ModelDeployment) -> list[str]:
         return []

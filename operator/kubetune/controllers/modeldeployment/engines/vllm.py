@@ -17,7 +17,7 @@ from __future__ import annotations
 from kubetune.api.v1alpha1 import ModelDeployment
 from kubetune.controllers.modeldeployment import analysis
 from kubetune.controllers.modeldeployment.analysis import Query
-from kubetune.controllers.modeldeployment.engines.base import Manifest, Served, liveness
+from kubetune.controllers.modeldeployment.engines.base import Manifest, Served, health_probes
 
 MODULE = "vllm.entrypoints.openai.api_server"
 LORA_CONFIG = "/models/vllm-lora.yaml"
@@ -73,20 +73,7 @@ class VLLM:
         question (every 5 s, ``verification.timeout`` in all) and the readiness one (200 while
         the engine is alive, out of rotation after 15 s of failures). Not ``/v1/models``: under
         ``--api-key`` it answers 401. Liveness is a TCP connect, as for TGI."""
-        return {
-            "startupProbe": {
-                "httpGet": {"path": "/health", "port": "http"},
-                "periodSeconds": 5,
-                "failureThreshold": startup_failures,
-            },
-            "readinessProbe": {
-                "httpGet": {"path": "/health", "port": "http"},
-                "periodSeconds": 5,
-                "timeoutSeconds": 2,
-                "failureThreshold": 3,
-            },
-            "livenessProbe": liveness(),
-        }
+        return health_probes(startup_failures)
 
     def verifier_args(self, mdep: ModelDeployment) -> list[str]:
         return ["--api", "openai", "--base-model", mdep.metadata.name or "model"]
